@@ -1,0 +1,67 @@
+"""promptshelf: the full version history of LLM prompts.
+
+Every version of every prompt, with its quality analysis, the optimization
+that produced it and its parent; the latest and the best in microseconds;
+a diff between any two; a rollback; nothing ever lost.
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    ConfigurationError,
+    CorruptVersionError,
+    InvalidPromptIdError,
+    InvalidVersionError,
+    LockTimeoutError,
+    OptimizerError,
+    StorageError,
+    ValidationError,
+    VersionConflictError,
+    VersionError,
+    VersionNotFoundError,
+)
+from .manager import VersionManager
+from .models import (
+    IssueSeverity,
+    IssueType,
+    OptimizationResult,
+    OptimizationStrategy,
+    Prompt,
+    PromptAnalysis,
+    PromptIssue,
+    PromptSuggestion,
+    PromptVersion,
+    SuggestionType,
+)
+from .storage import FileSystemStorage, InMemoryStorage, VersionStorage
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigurationError",
+    "CorruptVersionError",
+    "FileSystemStorage",
+    "InMemoryStorage",
+    "InvalidPromptIdError",
+    "InvalidVersionError",
+    "IssueSeverity",
+    "IssueType",
+    "LockTimeoutError",
+    "OptimizationResult",
+    "OptimizationStrategy",
+    "OptimizerError",
+    "Prompt",
+    "PromptAnalysis",
+    "PromptIssue",
+    "PromptSuggestion",
+    "PromptVersion",
+    "StorageError",
+    "SuggestionType",
+    "ValidationError",
+    "VersionConflictError",
+    "VersionError",
+    "VersionManager",
+    "VersionNotFoundError",
+    "VersionStorage",
+    "__version__",
+]

@@ -1,0 +1,142 @@
+"""One exception hierarchy for promptshelf.
+
+Every error carries a stable ``error_code`` (the original design's codes are
+kept) and a ``context`` dict naming what failed, so callers and logs can act on
+the code rather than on the message. Each class also inherits the matching
+built-in exception, so ``except LookupError`` or ``except TimeoutError`` work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class OptimizerError(Exception):
+    """Root of every promptshelf error (name kept from the original design)."""
+
+    default_code = "PS-000"
+
+    def __init__(
+        self,
+        message: str,
+        error_code: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_code = error_code or self.default_code
+        self.context: dict[str, Any] = dict(context or {})
+
+    def __str__(self) -> str:
+        return f"[{self.error_code}] {self.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error_code": self.error_code, "message": self.message, "context": self.context}
+
+
+class ValidationError(OptimizerError, ValueError):
+    """Bad input: a hostile id, a malformed version, oversized data. Nothing was written."""
+
+    default_code = "PS-VALID-001"
+
+
+class InvalidPromptIdError(ValidationError):
+    default_code = "PS-ID-001"
+
+
+class InvalidVersionError(ValidationError):
+    default_code = "PS-VERSION-001"
+
+
+class PayloadTooLargeError(ValidationError):
+    default_code = "PS-SIZE-001"
+
+
+class VersionError(OptimizerError):
+    """Errors about versions as such (not about how they are stored)."""
+
+    default_code = "VERSION-000"
+
+
+class VersionNotFoundError(VersionError, LookupError):
+    default_code = "VERSION-NOT-FOUND"
+
+    def __init__(
+        self, prompt_id: str, version: str, context: dict[str, Any] | None = None
+    ) -> None:
+        self.prompt_id = prompt_id
+        self.version = version
+        ctx = {"prompt_id": prompt_id, "version": version, **(context or {})}
+        super().__init__(f"version {version!r} of prompt {prompt_id!r} not found", context=ctx)
+
+
+class VersionConflictError(VersionError, FileExistsError):
+    """The (prompt_id, version) pair already exists; versions are written once."""
+
+    default_code = "VERSION-CONFLICT"
+
+    def __init__(
+        self, prompt_id: str, version: str, context: dict[str, Any] | None = None
+    ) -> None:
+        self.prompt_id = prompt_id
+        self.version = version
+        ctx = {"prompt_id": prompt_id, "version": version, **(context or {})}
+        super().__init__(
+            f"version {version!r} of prompt {prompt_id!r} already exists", context=ctx
+        )
+
+
+class StorageError(OptimizerError, OSError):
+    """A storage backend failed to do what was asked."""
+
+    default_code = "FS-SAVE-001"
+
+
+class SaveError(StorageError):
+    default_code = "FS-SAVE-001"
+
+
+class LoadError(StorageError):
+    default_code = "FS-LOAD-002"
+
+
+class CorruptVersionError(LoadError):
+    """A stored version is unreadable JSON, fails validation, or is misnamed."""
+
+    default_code = "FS-LOAD-001"
+
+
+class DeleteError(StorageError):
+    default_code = "FS-DELETE-001"
+
+
+class AtomicWriteError(StorageError):
+    default_code = "FS-ATOMIC-001"
+
+
+class LockTimeoutError(StorageError, TimeoutError):
+    default_code = "FS-LOCK-001"
+
+
+class ConfigurationError(OptimizerError, ValueError):
+    default_code = "PS-CONFIG-001"
+
+
+__all__ = [
+    "AtomicWriteError",
+    "ConfigurationError",
+    "CorruptVersionError",
+    "DeleteError",
+    "InvalidPromptIdError",
+    "InvalidVersionError",
+    "LoadError",
+    "LockTimeoutError",
+    "OptimizerError",
+    "PayloadTooLargeError",
+    "SaveError",
+    "StorageError",
+    "ValidationError",
+    "VersionConflictError",
+    "VersionError",
+    "VersionNotFoundError",
+]

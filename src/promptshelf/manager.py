@@ -1,0 +1,223 @@
+"""``VersionManager``: numbering, history, comparison, rollback and "best".
+
+It works on any :class:`VersionStorage` and knows nothing of files or SQL.
+Numbering is optimistic: read the latest version, bump it, save; if another
+writer took that number first (``VersionConflictError``), read again and
+retry. Backends guarantee create-once, so concurrent writers in any number of
+processes each get a distinct version and none is lost.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from . import semver
+from .errors import VersionConflictError, VersionError, VersionNotFoundError
+from .ids import validate_prompt_id
+from .models import OptimizationResult, Prompt, PromptAnalysis, PromptVersion
+from .storage.base import VersionStorage
+from .storage.memory import InMemoryStorage
+
+log = logging.getLogger(__name__)
+
+#: How many times ``create_version`` re-reads and retries after losing a race.
+MAX_CREATE_ATTEMPTS = 200
+
+
+class VersionManager:
+    """Manage prompt version history with semantic versions.
+
+    ``1.0.0`` is a prompt's first version; a version with an optimization
+    result bumps the minor (``1.1.0``), one without bumps the patch (``1.1.1``).
+    """
+
+    def __init__(self, storage: VersionStorage | None = None) -> None:
+        self._storage = storage if storage is not None else InMemoryStorage()
+
+    @property
+    def storage(self) -> VersionStorage:
+        return self._storage
+
+    # -- creating ------------------------------------------------------------
+
+    def create_version(
+        self,
+        prompt: Prompt,
+        analysis: PromptAnalysis,
+        optimization_result: OptimizationResult | None = None,
+        parent_version: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+    ) -> PromptVersion:
+        """Save the next version of ``prompt.id`` and return it.
+
+        ``metadata`` is merged over the defaults (``author``, ``strategy``) and
+        stored with the version.
+        """
+        base_metadata: dict[str, Any] = {
+            "author": "baseline" if optimization_result is None else "optimizer",
+            "strategy": optimization_result.strategy.value if optimization_result else None,
+        }
+        base_metadata.update(metadata or {})
+
+        def build(number: str, _latest: str | None) -> PromptVersion:
+            return PromptVersion(
+                prompt_id=prompt.id,
+                version=number,
+                prompt=prompt,
+                analysis=analysis,
+                optimization_result=optimization_result,
+                parent_version=parent_version,
+                created_at=datetime.now(),
+                metadata=dict(base_metadata),
+            )
+
+        return self._save_next(prompt.id, build, minor=optimization_result is not None)
+
+    def _save_next(
+        self,
+        prompt_id: str,
+        build: Callable[[str, str | None], PromptVersion],
+        *,
+        minor: bool,
+    ) -> PromptVersion:
+        """Number, build and save a version, retrying when a concurrent writer wins."""
+        validate_prompt_id(prompt_id)
+        for attempt in range(MAX_CREATE_ATTEMPTS):
+            numbers = self._storage.list_version_numbers(prompt_id)
+            latest = numbers[-1] if numbers else None
+            number = semver.FIRST_VERSION if latest is None else semver.bump(latest, minor=minor)
+            version = build(number, latest)
+            try:
+                self._storage.save_version(version)
+            except VersionConflictError:
+                # Lost the race for this number: back off a little, then re-read.
+                time.sleep(random.uniform(0, 0.0005 * min(attempt + 1, 20)))
+                continue
+            log.debug("created %s %s", prompt_id, number)
+            return version
+        raise VersionError(
+            f"could not allocate a version for {prompt_id!r} after {MAX_CREATE_ATTEMPTS} attempts",
+            error_code="VERSION-CONTENTION",
+            context={"prompt_id": prompt_id},
+        )
+
+    # -- reading -------------------------------------------------------------
+
+    def get_version(self, prompt_id: str, version: str) -> PromptVersion:
+        """One version; ``version`` may also be ``"latest"`` or ``"best"``."""
+        if version == "latest":
+            return self.get_latest_version(prompt_id)
+        if version == "best":
+            return self.get_best_version(prompt_id)
+        found = self._storage.get_version(prompt_id, version)
+        if found is None:
+            raise VersionNotFoundError(prompt_id, version)
+        return found
+
+    def get_latest_version(self, prompt_id: str) -> PromptVersion:
+        found = self._storage.get_latest_version(prompt_id)
+        if found is None:
+            raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
+        return found
+
+    def get_version_history(self, prompt_id: str) -> list[PromptVersion]:
+        """Every version, oldest first."""
+        return self._storage.list_versions(prompt_id)
+
+    def get_best_version(self, prompt_id: str) -> PromptVersion:
+        """The version with the highest overall score (the oldest one among ties)."""
+        versions = self.get_version_history(prompt_id)
+        if not versions:
+            raise VersionNotFoundError(prompt_id, "best", {"reason": "no versions exist"})
+        return max(versions, key=lambda v: v.analysis.overall_score)
+
+    def compare_versions(self, prompt_id: str, version1: str, version2: str) -> dict[str, Any]:
+        """Score deltas (``version2`` minus ``version1``) and a text diff between two versions."""
+        v1 = self.get_version(prompt_id, version1)
+        v2 = self.get_version(prompt_id, version2)
+        a1, a2 = v1.analysis, v2.analysis
+        return {
+            "prompt_id": prompt_id,
+            "version1": v1.version,
+            "version2": v2.version,
+            "improvement": a2.overall_score - a1.overall_score,
+            "clarity_improvement": a2.clarity_score - a1.clarity_score,
+            "efficiency_improvement": a2.efficiency_score - a1.efficiency_score,
+            "text_diff": text_diff(v1.prompt.text, v2.prompt.text, v1.version, v2.version),
+            "version1_analysis": _analysis_summary(a1),
+            "version2_analysis": _analysis_summary(a2),
+            "changes": list(v2.optimization_result.changes) if v2.optimization_result else [],
+        }
+
+    # -- changing history ------------------------------------------------------
+
+    def rollback(
+        self, prompt_id: str, target_version: str, *, author: str = "rollback"
+    ) -> PromptVersion:
+        """A new version carrying ``target_version``'s content; the old ones stay.
+
+        Its stored metadata records ``rollback_from`` (the latest version it
+        replaced), ``rollback_to`` and ``author``; its parent is ``rollback_from``.
+        """
+        target = self.get_version(prompt_id, target_version)
+
+        def build(number: str, latest: str | None) -> PromptVersion:
+            return PromptVersion(
+                prompt_id=prompt_id,
+                version=number,
+                prompt=target.prompt,
+                analysis=target.analysis,
+                optimization_result=None,
+                parent_version=latest,
+                created_at=datetime.now(),
+                metadata={
+                    "author": author,
+                    "strategy": None,
+                    "rollback_from": latest,
+                    "rollback_to": target.version,
+                },
+            )
+
+        return self._save_next(prompt_id, build, minor=False)
+
+    def delete_version(self, prompt_id: str, version: str) -> bool:
+        return self._storage.delete_version(prompt_id, version)
+
+    def clear_all_versions(self) -> None:
+        self._storage.clear_all()
+
+
+def _analysis_summary(analysis: PromptAnalysis) -> dict[str, Any]:
+    return {
+        "overall_score": analysis.overall_score,
+        "clarity_score": analysis.clarity_score,
+        "efficiency_score": analysis.efficiency_score,
+        "issues_count": len(analysis.issues),
+    }
+
+
+def text_diff(old: str, new: str, old_label: str = "a", new_label: str = "b") -> dict[str, Any]:
+    """A unified diff plus the original design's summary figures."""
+    old_lines, new_lines = old.splitlines(), new.splitlines()
+    unified = list(
+        difflib.unified_diff(old_lines, new_lines, fromfile=old_label, tofile=new_label, lineterm="")
+    )
+    old_words, new_words = set(old.lower().split()), set(new.lower().split())
+    union = old_words | new_words
+    return {
+        "unified_diff": unified,
+        "similarity": difflib.SequenceMatcher(None, old, new, autojunk=False).ratio(),
+        "word_jaccard": len(old_words & new_words) / len(union) if union else 1.0,
+        "lines_added": sum(1 for line in unified if line.startswith("+") and not line.startswith("+++")),
+        "lines_removed": sum(1 for line in unified if line.startswith("-") and not line.startswith("---")),
+        "character_diff": len(new) - len(old),
+        "word_diff": len(new.split()) - len(old.split()),
+        "length_ratio": len(new) / len(old) if old else 0.0,
+    }

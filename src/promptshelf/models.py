@@ -1,0 +1,170 @@
+"""The data model, in exactly the JSON format the original implementation wrote.
+
+Field names, order and types follow the original ``optimizer.models`` so that
+a store it wrote reads unchanged and a version we write reads in it. Two
+checks are stricter than the original's, on purpose: versions are parsed by
+:mod:`promptshelf.semver` (ASCII digits, no leading zeros), and unknown keys
+are refused everywhere (``extra="forbid"``), as the original did for most models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from . import semver
+
+
+class IssueSeverity(str, Enum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class IssueType(str, Enum):
+    TOO_LONG = "too_long"
+    TOO_SHORT = "too_short"
+    VAGUE_LANGUAGE = "vague_language"
+    MISSING_STRUCTURE = "missing_structure"
+    REDUNDANCY = "redundancy"
+    POOR_FORMATTING = "poor_formatting"
+    AMBIGUOUS_INSTRUCTIONS = "ambiguous_instructions"
+
+
+class SuggestionType(str, Enum):
+    ADD_STRUCTURE = "add_structure"
+    CLARIFY_INSTRUCTIONS = "clarify_instructions"
+    REDUCE_LENGTH = "reduce_length"
+    ADD_EXAMPLES = "add_examples"
+    IMPROVE_FORMATTING = "improve_formatting"
+
+
+class OptimizationStrategy(str, Enum):
+    CLARITY_FOCUS = "clarity_focus"
+    EFFICIENCY_FOCUS = "efficiency_focus"
+    STRUCTURE_FOCUS = "structure_focus"
+    AUTO = "auto"
+    LLM_GUIDED = "llm_guided"
+    LLM_CLARITY = "llm_clarity"
+    LLM_EFFICIENCY = "llm_efficiency"
+    HYBRID = "hybrid"
+
+
+_STRICT = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Prompt(BaseModel):
+    """A prompt extracted from one workflow node."""
+
+    model_config = _STRICT
+
+    id: str
+    workflow_id: str
+    node_id: str
+    node_type: str
+    text: str
+    role: str = "system"
+    variables: list[str] = Field(default_factory=list)
+    context: dict[str, Any] = Field(default_factory=dict)
+    extracted_at: datetime = Field(default_factory=datetime.now)
+
+    @field_validator("text")
+    @classmethod
+    def _text_not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("Prompt text cannot be empty")
+        return v
+
+    @field_validator("variables")
+    @classmethod
+    def _variables_not_blank(cls, v: list[str]) -> list[str]:
+        for name in v:
+            if not name.strip():
+                raise ValueError(f"Invalid variable name: {name!r}")
+        return v
+
+
+class PromptIssue(BaseModel):
+    model_config = _STRICT
+
+    severity: IssueSeverity
+    type: IssueType
+    description: str
+    location: str | None = None
+    suggestion: str | None = None
+
+
+class PromptSuggestion(BaseModel):
+    model_config = _STRICT
+
+    type: SuggestionType
+    description: str
+    priority: int = Field(..., ge=1, le=10)
+
+
+class PromptAnalysis(BaseModel):
+    """Quality scores (0-100), issues and suggestions for one prompt text."""
+
+    model_config = _STRICT
+
+    prompt_id: str
+    overall_score: float = Field(..., ge=0.0, le=100.0)
+    clarity_score: float = Field(..., ge=0.0, le=100.0)
+    efficiency_score: float = Field(..., ge=0.0, le=100.0)
+    issues: list[PromptIssue] = Field(default_factory=list)
+    suggestions: list[PromptSuggestion] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    analyzed_at: datetime = Field(default_factory=datetime.now)
+
+
+class OptimizationResult(BaseModel):
+    """What an optimizer did to a prompt; its presence makes a minor version bump."""
+
+    model_config = _STRICT
+
+    prompt_id: str
+    original_prompt: str
+    optimized_prompt: str
+    strategy: OptimizationStrategy
+    improvement_score: float
+    confidence: float = Field(..., ge=0.0, le=1.0)
+    changes: list[str] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    optimized_at: datetime = Field(default_factory=datetime.now)
+
+
+class PromptVersion(BaseModel):
+    """One immutable version of one prompt: the unit every backend stores."""
+
+    model_config = _STRICT
+
+    prompt_id: str
+    version: str
+    prompt: Prompt
+    analysis: PromptAnalysis
+    optimization_result: OptimizationResult | None = None
+    parent_version: str | None = None
+    created_at: datetime = Field(default_factory=datetime.now)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _semantic_version(cls, v: str) -> str:
+        semver.parse(v)
+        return v
+
+    @field_validator("parent_version")
+    @classmethod
+    def _parent_semantic_version(cls, v: str | None) -> str | None:
+        if v is not None:
+            semver.parse(v)
+        return v
+
+    def get_version_number(self) -> tuple[int, int, int]:
+        return semver.parse(self.version)
+
+    def is_baseline(self) -> bool:
+        return self.parent_version is None

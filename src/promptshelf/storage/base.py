@@ -1,0 +1,179 @@
+"""``VersionStorage``: the contract every backend keeps.
+
+A backend stores immutable :class:`PromptVersion` records keyed by
+``(prompt_id, version)``. It knows nothing of ``VersionManager``: numbering,
+rollback and "best" live above it. The public methods here validate ids and
+versions once (through :mod:`promptshelf.ids` and :mod:`promptshelf.semver`)
+and then call the backend's ``_``-prefixed primitives, so no backend can
+forget a check.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
+
+from pydantic_core import PydanticSerializationError
+
+from .. import semver
+from ..errors import PayloadTooLargeError, StorageError, ValidationError
+from ..ids import validate_prompt_id
+from ..models import PromptVersion
+
+#: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
+MAX_VERSION_BYTES = 8 * 1024 * 1024
+
+
+class VersionStorage(abc.ABC):
+    """Abstract store of prompt versions. Use as a context manager to close it."""
+
+    # -- the public contract -------------------------------------------------
+
+    def save_version(self, version: PromptVersion) -> None:
+        """Store ``version``; raise ``VersionConflictError`` if it already exists.
+
+        When this returns the version is durable (unless the backend was opened
+        with ``durable=False``) and visible to every reader in every process.
+        """
+        self._check_open()
+        if not isinstance(version, PromptVersion):
+            raise ValidationError(
+                f"save_version expects a PromptVersion, got {type(version).__name__}"
+            )
+        validate_prompt_id(version.prompt_id)
+        semver.parse(version.version)
+        self._save(version)
+
+    def get_version(self, prompt_id: str, version: str) -> PromptVersion | None:
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        semver.parse(version)
+        return self._get(prompt_id, version)
+
+    def get_latest_version(self, prompt_id: str) -> PromptVersion | None:
+        """The highest version by semantic order, or None when there is none."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        return self._get_latest(prompt_id)
+
+    def list_versions(self, prompt_id: str) -> list[PromptVersion]:
+        """Every version of a prompt, oldest first by semantic version."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        return self._list(prompt_id)
+
+    def list_version_numbers(self, prompt_id: str) -> list[str]:
+        """Version strings only, oldest first; cheaper than ``list_versions``."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        return self._version_numbers(prompt_id)
+
+    def delete_version(self, prompt_id: str, version: str) -> bool:
+        """Remove one version; True if it existed."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        semver.parse(version)
+        return self._delete(prompt_id, version)
+
+    def clear_all(self) -> None:
+        self._check_open()
+        self._clear()
+
+    def list_prompts(self) -> list[str]:
+        """Ids of the prompts that have at least one version, sorted."""
+        self._check_open()
+        return self._prompts()
+
+    def save_versions(self, versions: Iterable[PromptVersion]) -> int:
+        """Save many versions; returns how many were saved.
+
+        The generic form saves one at a time and stops at the first error:
+        the versions before it are saved, the rest are not.
+        """
+        count = 0
+        for version in versions:
+            self.save_version(version)
+            count += 1
+        return count
+
+    def get_storage_stats(self) -> dict[str, Any]:
+        self._check_open()
+        prompts = self._prompts()
+        total = sum(len(self._version_numbers(p)) for p in prompts)
+        return {"backend": self.backend_name, "total_prompts": len(prompts), "total_versions": total}
+
+    def close(self) -> None:
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_closed", False)
+
+    def __enter__(self) -> VersionStorage:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- what a backend implements --------------------------------------------
+
+    backend_name: str = "abstract"
+
+    @abc.abstractmethod
+    def _save(self, version: PromptVersion) -> None: ...
+
+    @abc.abstractmethod
+    def _get(self, prompt_id: str, version: str) -> PromptVersion | None: ...
+
+    @abc.abstractmethod
+    def _version_numbers(self, prompt_id: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def _delete(self, prompt_id: str, version: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _clear(self) -> None: ...
+
+    @abc.abstractmethod
+    def _prompts(self) -> list[str]: ...
+
+    def _get_latest(self, prompt_id: str) -> PromptVersion | None:
+        # A version can vanish between listing and reading (a concurrent
+        # delete); walk down until one reads, so "latest" is never a ghost.
+        for number in reversed(self._version_numbers(prompt_id)):
+            found = self._get(prompt_id, number)
+            if found is not None:
+                return found
+        return None
+
+    def _list(self, prompt_id: str) -> list[PromptVersion]:
+        found = (self._get(prompt_id, n) for n in self._version_numbers(prompt_id))
+        return [v for v in found if v is not None]
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise StorageError("storage is closed", error_code="PS-CLOSED-001")
+
+
+def encode_version(version: PromptVersion) -> bytes:
+    """The canonical on-disk bytes of a version (the original's pretty JSON)."""
+    try:
+        data = version.model_dump_json(indent=2).encode("utf-8")
+    except (PydanticSerializationError, UnicodeEncodeError, ValueError) as exc:
+        raise ValidationError(
+            f"version cannot be stored as JSON: {exc}",
+            context={"prompt_id": version.prompt_id, "version": version.version},
+        ) from exc
+    if len(data) > MAX_VERSION_BYTES:
+        raise PayloadTooLargeError(
+            f"version is {len(data)} bytes serialized; the limit is {MAX_VERSION_BYTES}",
+            context={"prompt_id": version.prompt_id, "version": version.version, "bytes": len(data)},
+        )
+    return data

@@ -1,0 +1,396 @@
+"""``FileSystemStorage``: one JSON file per version, in the original layout.
+
+A save is: lock the prompt directory (``flock`` on the directory itself, so
+no lock files clutter the layout), write a uniquely named temp file with
+``O_EXCL``, fsync it, ``link`` it to ``<version>.json`` (``link`` fails instead
+of overwriting, so a version is written once), unlink the temp file, fsync
+the directory. Nothing global is touched, so a save costs the same at any
+store size. Reads take no lock: a version file appears whole or not at all.
+
+What a crash can leave: only temp files, which are never read as versions and
+are removed by the next writer or reader that holds the prompt's lock (a live
+writer holds it for its temp file's whole life, so none is ever taken from
+under it). A save that raised left the version absent or whole, never partial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError as PydanticValidationError
+
+from ..cache import LRUCache
+from ..errors import (
+    AtomicWriteError,
+    ConfigurationError,
+    CorruptVersionError,
+    DeleteError,
+    LoadError,
+    LockTimeoutError,
+    SaveError,
+    VersionConflictError,
+)
+from ..models import PromptVersion
+from . import fsio
+from .base import MAX_VERSION_BYTES, VersionStorage, encode_version
+from .fsindex import (
+    TEMP_PREFIX,
+    IndexEntry,
+    IndexSnapshot,
+    ListingCache,
+    iter_prompt_dirs,
+    scan_prompt_dir,
+    settled,
+)
+
+log = logging.getLogger(__name__)
+
+#: File identity a cached version was read from: a re-created file differs.
+_Ident = tuple[int, int, int, int]
+
+
+def decode_version(data: bytes, prompt_id: str, version: str, where: str) -> PromptVersion:
+    """Parse stored bytes, naming the file in any error; never returns wrong data."""
+    try:
+        loaded = PromptVersion.model_validate_json(data)
+    except PydanticValidationError as exc:
+        kinds = {err["type"] for err in exc.errors()}
+        reason = "corrupted JSON" if "json_invalid" in kinds else "invalid version data"
+        raise CorruptVersionError(
+            f"{reason} in {where}: {exc.errors()[0]['msg']}",
+            context={"prompt_id": prompt_id, "version": version, "path": where, "reason": reason},
+        ) from None
+    if loaded.prompt_id != prompt_id or loaded.version != version:
+        raise CorruptVersionError(
+            f"{where} holds {loaded.prompt_id!r} {loaded.version!r}, not what its name says",
+            context={"prompt_id": prompt_id, "version": version, "path": where, "reason": "misnamed"},
+        )
+    return loaded
+
+
+class FileSystemStorage(VersionStorage):
+    """The embedded default store: files on disk, no server, safe across processes."""
+
+    backend_name = "filesystem"
+
+    def __init__(
+        self,
+        storage_dir: str | os.PathLike[str] = "./promptshelf-data",
+        use_index: bool = True,
+        use_cache: bool = True,
+        cache_size: int = 100,
+        enable_sharding: bool = False,
+        shard_depth: int = 2,
+        *,
+        durable: bool = True,
+        lock_timeout: float = 10.0,
+        create: bool = True,
+    ) -> None:
+        if not isinstance(shard_depth, int) or not 1 <= shard_depth <= 8:
+            raise ConfigurationError(f"shard_depth must be an int from 1 to 8, got {shard_depth!r}")
+        if lock_timeout < 0:
+            raise ConfigurationError(f"lock_timeout must be >= 0, got {lock_timeout!r}")
+        self.storage_dir = Path(storage_dir).absolute()
+        self._root = str(self.storage_dir)
+        self.use_index = use_index
+        self.use_cache = use_cache
+        self.enable_sharding = enable_sharding
+        self.shard_depth = shard_depth
+        self.durable = durable
+        self.lock_timeout = lock_timeout
+        if create:
+            self.storage_dir.mkdir(parents=True, exist_ok=True)
+        if not self.storage_dir.is_dir():
+            raise ConfigurationError(
+                f"storage_dir {self._root!r} is not a directory",
+                error_code="FS-LOAD-002",
+                context={"storage_dir": self._root},
+            )
+        self._cache: LRUCache[tuple[_Ident, bytes]] = LRUCache(cache_size if use_cache else 0)
+        self._listings = ListingCache(enabled=use_index)
+        self._snapshot = IndexSnapshot(self._root)
+
+    # -- paths ---------------------------------------------------------------
+
+    def _shard_dir(self, prompt_id: str) -> str:
+        digest = hashlib.sha256(prompt_id.encode("utf-8")).hexdigest()
+        return f"{self._root}/{digest[: self.shard_depth]}"
+
+    def _prompt_dir(self, prompt_id: str) -> str:
+        if self.enable_sharding:
+            return f"{self._shard_dir(prompt_id)}/{prompt_id}"
+        return f"{self._root}/{prompt_id}"
+
+    def _version_path(self, prompt_id: str, version: str) -> str:
+        return f"{self._prompt_dir(prompt_id)}/{version}.json"
+
+    # -- writing -------------------------------------------------------------
+
+    def _open_prompt_dir(self, prompt_id: str, create: bool) -> int | None:
+        """An fd of the prompt directory, creating it (durably) when asked."""
+        path = self._prompt_dir(prompt_id)
+        try:
+            return fsio.open_dir(path)
+        except FileNotFoundError:
+            if not create:
+                return None
+        parent = self._shard_dir(prompt_id) if self.enable_sharding else self._root
+        if self.enable_sharding and not os.path.isdir(parent):
+            self._make_dir(parent, self._root)
+        self._make_dir(path, parent)
+        return fsio.open_dir(path)
+
+    def _make_dir(self, path: str, parent: str) -> None:
+        parent_fd = fsio.open_dir(parent)
+        try:
+            fsio.make_dir(path, parent_fd, self.durable)
+        finally:
+            fsio.close(parent_fd)
+
+    def _locked_prompt_dir(self, prompt_id: str, create: bool) -> int | None:
+        """Open and lock the prompt directory; retries if ``clear_all`` removed it meanwhile."""
+        for _ in range(8):
+            dir_fd = self._open_prompt_dir(prompt_id, create)
+            if dir_fd is None:
+                return None
+            if not fsio.lock(dir_fd, self.lock_timeout):
+                fsio.close(dir_fd)
+                raise LockTimeoutError(
+                    f"could not lock prompt {prompt_id!r} within {self.lock_timeout} s",
+                    context={"prompt_id": prompt_id, "timeout": self.lock_timeout},
+                )
+            if os.fstat(dir_fd).st_nlink > 0:
+                return dir_fd
+            fsio.close(dir_fd)  # removed while we waited: open the new one
+        raise SaveError(f"prompt directory for {prompt_id!r} keeps disappearing")
+
+    def _save(self, version: PromptVersion) -> None:
+        data = encode_version(version)
+        prompt_id, number = version.prompt_id, version.version
+        try:
+            dir_fd = self._locked_prompt_dir(prompt_id, create=True)
+        except OSError as exc:
+            if isinstance(exc, LockTimeoutError | SaveError):
+                raise
+            raise SaveError(
+                f"cannot open the directory of prompt {prompt_id!r}: {exc}",
+                context={"prompt_id": prompt_id, "errno": exc.errno},
+            ) from exc
+        assert dir_fd is not None  # create=True never yields None
+        try:
+            self._publish(dir_fd, prompt_id, number, data)
+        finally:
+            fsio.close(dir_fd)  # closing also releases the flock
+        self._listings.forget(prompt_id)
+
+    def _publish(self, dir_fd: int, prompt_id: str, number: str, data: bytes) -> None:
+        final = f"{number}.json"
+        temp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{final}"
+        context = {"prompt_id": prompt_id, "version": number, "path": self._prompt_dir(prompt_id)}
+        try:
+            fsio.write_new(dir_fd, temp, data, self.durable)
+            try:
+                fsio.link(dir_fd, temp, final)
+            finally:
+                fsio.unlink(dir_fd, temp)
+        except FileExistsError:
+            raise VersionConflictError(prompt_id, number) from None
+        except OSError as exc:
+            fsio.unlink(dir_fd, temp)
+            raise AtomicWriteError(
+                f"atomic write of {prompt_id!r} {number!r} failed: {exc}",
+                context={**context, "errno": exc.errno},
+            ) from exc
+        if self.durable:
+            try:
+                fsio.fsync(dir_fd)
+            except OSError as exc:
+                # The file is whole and visible; only its durability is unknown.
+                raise SaveError(
+                    f"directory fsync failed after saving {prompt_id!r} {number!r}: {exc}",
+                    context={**context, "errno": exc.errno, "state": "visible, durability unknown"},
+                ) from exc
+
+    # -- reading -------------------------------------------------------------
+
+    def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
+        path = self._version_path(prompt_id, version)
+        key = (prompt_id, version)
+        cached = self._cache.get(key) if self.use_cache else None
+        if cached is not None:
+            try:
+                st = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                self._cache.discard(key)
+                return None
+            if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == cached[0]:
+                return PromptVersion.model_validate_json(cached[1])
+            self._cache.discard(key)
+            self._cache.count_miss()
+        try:
+            data, st = fsio.read_file(path, MAX_VERSION_BYTES)
+        except FileNotFoundError:
+            return None
+        except OverflowError as exc:
+            raise CorruptVersionError(
+                f"{path} is {exc.args[0]} bytes; the limit is {MAX_VERSION_BYTES}",
+                context={"prompt_id": prompt_id, "version": version, "path": path},
+            ) from None
+        except OSError as exc:
+            raise LoadError(
+                f"cannot read {path}: {exc}",
+                context={"prompt_id": prompt_id, "version": version, "path": path, "errno": exc.errno},
+            ) from exc
+        loaded = decode_version(data, prompt_id, version, path)
+        if self.use_cache and settled(st, time.time_ns()):
+            self._cache.put(key, ((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), data))
+        return loaded
+
+    def _version_numbers(self, prompt_id: str) -> list[str]:
+        versions, temps = self._listings.versions(prompt_id, self._prompt_dir(prompt_id))
+        if temps:
+            self._clean_temps(prompt_id)
+        return list(versions)
+
+    # -- deleting ------------------------------------------------------------
+
+    def _delete(self, prompt_id: str, version: str) -> bool:
+        try:
+            dir_fd = self._locked_prompt_dir(prompt_id, create=False)
+            if dir_fd is None:
+                return False
+            try:
+                removed = fsio.unlink(dir_fd, f"{version}.json")
+                if removed and self.durable:
+                    fsio.fsync(dir_fd)
+            finally:
+                fsio.close(dir_fd)
+        except LockTimeoutError:
+            raise
+        except OSError as exc:
+            raise DeleteError(
+                f"cannot delete {prompt_id!r} {version!r}: {exc}",
+                context={"prompt_id": prompt_id, "version": version, "errno": exc.errno},
+            ) from exc
+        finally:
+            self._cache.discard((prompt_id, version))
+            self._listings.forget(prompt_id)
+        return removed
+
+    def _clear(self) -> None:
+        for prompt_id, path in list(iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)):
+            dir_fd = self._locked_prompt_dir(prompt_id, create=False)
+            if dir_fd is None:
+                continue
+            try:
+                for name in os.listdir(dir_fd):
+                    if name.endswith(".json") or name.startswith(TEMP_PREFIX):
+                        fsio.unlink(dir_fd, name)
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass  # not empty: something we do not own lives there
+            finally:
+                fsio.close(dir_fd)
+        if self.enable_sharding:
+            for entry in os.scandir(self._root):
+                if len(entry.name) == self.shard_depth and entry.is_dir(follow_symlinks=False):
+                    try:
+                        os.rmdir(entry.path)
+                    except OSError:
+                        pass
+        self._snapshot.remove()
+        self._cache.clear()
+        self._listings.clear()
+
+    # -- recovery, index, statistics -------------------------------------------
+
+    def _clean_temps(self, prompt_id: str) -> int:
+        """Remove temp files of dead writers; only with the prompt's lock, so never a live one."""
+        dir_fd = self._open_prompt_dir(prompt_id, create=False)
+        if dir_fd is None:
+            return 0
+        removed = 0
+        try:
+            if not fsio.try_lock(dir_fd):
+                return 0  # a writer is active; it owns whatever temp file is there
+            for name in os.listdir(dir_fd):
+                if name.startswith(TEMP_PREFIX) and fsio.unlink(dir_fd, name):
+                    removed += 1
+            if removed:
+                log.info("removed %d stale temp file(s) of prompt %r", removed, prompt_id)
+        finally:
+            fsio.close(dir_fd)
+        return removed
+
+    def _scan(self, use_snapshot: bool) -> tuple[dict[str, IndexEntry], int]:
+        """Index entries of every prompt (reusing unchanged snapshot entries) and temps removed."""
+        previous = self._snapshot.load() if use_snapshot else {}
+        entries: dict[str, IndexEntry] = {}
+        cleaned = 0
+        for prompt_id, path in iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth):
+            entry, temps = scan_prompt_dir(path, previous.get(prompt_id))
+            if temps:
+                cleaned += self._clean_temps(prompt_id)
+            if entry is not None:
+                entries[prompt_id] = entry
+        if self.use_index and (not use_snapshot or self._snapshot_changed(previous, entries)):
+            self._snapshot.write(entries, self._layout())
+        return entries, cleaned
+
+    @staticmethod
+    def _snapshot_changed(old: dict[str, IndexEntry], new: dict[str, IndexEntry]) -> bool:
+        if old.keys() != new.keys():
+            return True
+        return any(old[p] is not new[p] or new[p].stamp is None for p in new)
+
+    def _layout(self) -> dict[str, Any]:
+        return {"enable_sharding": self.enable_sharding, "shard_depth": self.shard_depth}
+
+    def _prompts(self) -> list[str]:
+        entries, _ = self._scan(use_snapshot=self.use_index)
+        return sorted(entries)
+
+    def rebuild_index(self) -> dict[str, Any]:
+        """Re-read every prompt directory, rewrite ``.index.json``, remove dead temp files."""
+        self._check_open()
+        self._listings.clear()
+        entries, cleaned = self._scan(use_snapshot=False)
+        return {
+            "total_prompts": len(entries),
+            "total_versions": sum(len(e.versions) for e in entries.values()),
+            "temp_files_removed": cleaned,
+        }
+
+    def get_storage_stats(self) -> dict[str, Any]:
+        self._check_open()
+        entries, _ = self._scan(use_snapshot=self.use_index)
+        return {
+            "backend": self.backend_name,
+            "storage_dir": self._root,
+            "total_prompts": len(entries),
+            "total_versions": sum(len(e.versions) for e in entries.values()),
+            "total_size_bytes": sum(e.size_bytes for e in entries.values()),
+            "total_size_mb": round(sum(e.size_bytes for e in entries.values()) / 1_048_576, 3),
+            "cache_stats": self._cache.stats(),
+            "use_index": self.use_index,
+            "use_cache": self.use_cache,
+            "index_file": self._snapshot.path if self.use_index else None,
+            "enable_sharding": self.enable_sharding,
+            "shard_depth": self.shard_depth,
+            "durable": self.durable,
+        }
+
+    def close(self) -> None:
+        self._cache.clear()
+        self._listings.clear()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"FileSystemStorage({self._root!r}, sharding={self.enable_sharding})"
