@@ -51,8 +51,12 @@ def one_round(manager: VersionManager) -> None:
         history = manager.get_version_history(prompt_id)
         if not history:
             prompt = Prompt(
-                id=prompt_id, workflow_id=workflow_id, node_id=node_id, node_type="llm",
-                text=baseline, variables=[baseline.split("{{")[1].split("}}")[0]],
+                id=prompt_id,
+                workflow_id=workflow_id,
+                node_id=node_id,
+                node_type="llm",
+                text=baseline,
+                variables=[baseline.split("{{")[1].split("}}")[0]],
             )
             created = manager.create_version(prompt, analyse(prompt_id, baseline))
         else:
@@ -62,11 +66,17 @@ def one_round(manager: VersionManager) -> None:
             prompt = latest.prompt.model_copy(update={"text": text})
             analysis = analyse(prompt_id, text)
             result = OptimizationResult(
-                prompt_id=prompt_id, original_prompt=latest.prompt.text, optimized_prompt=text,
-                strategy=strategy, confidence=0.8, changes=[f"appended {addition.strip()!r}"],
+                prompt_id=prompt_id,
+                original_prompt=latest.prompt.text,
+                optimized_prompt=text,
+                strategy=strategy,
+                confidence=0.8,
+                changes=[f"appended {addition.strip()!r}"],
                 improvement_score=analysis.overall_score - latest.analysis.overall_score,
             )
-            created = manager.create_version(prompt, analysis, result, parent_version=latest.version)
+            created = manager.create_version(
+                prompt, analysis, result, parent_version=latest.version
+            )
         print(f"  saved {prompt_id} {created.version} (score {created.analysis.overall_score})")
 
 
@@ -82,24 +92,34 @@ def main() -> int:
         history = manager.get_version_history(prompt_id)
         print(f"\nhistory of {prompt_id}:")
         for v in history:
-            print(f"  {v.version:>8}  score {v.analysis.overall_score:5.1f}  "
-                  f"parent {v.parent_version or '-':>8}  author {v.metadata.get('author')}")
+            print(
+                f"  {v.version:>8}  score {v.analysis.overall_score:5.1f}  "
+                f"parent {v.parent_version or '-':>8}  author {v.metadata.get('author')}"
+            )
 
         if len(history) >= 2:
             first, last = history[0].version, history[-1].version
             comparison = manager.compare_versions(prompt_id, first, last)
-            print(f"\ndiff {first} -> {last} (score {comparison['improvement']:+.1f}, "
-                  f"similarity {comparison['text_diff']['similarity']:.2f}):")
+            print(
+                f"\ndiff {first} -> {last} (score {comparison['improvement']:+.1f}, "
+                f"similarity {comparison['text_diff']['similarity']:.2f}):"
+            )
             for line in comparison["text_diff"]["unified_diff"]:
                 print(f"  {line}")
             rolled = manager.rollback(prompt_id, first)
-            print(f"\nrollback to {first}: new version {rolled.version}, metadata {rolled.metadata}")
+            print(
+                f"\nrollback to {first}: new version {rolled.version}, metadata {rolled.metadata}"
+            )
 
         best = manager.get_best_version(prompt_id)
-        print(f"\nbest version of {prompt_id}: {best.version} (score {best.analysis.overall_score})")
+        print(
+            f"\nbest version of {prompt_id}: {best.version} (score {best.analysis.overall_score})"
+        )
         stats = storage.get_storage_stats()
-        print(f"store holds {stats['total_prompts']} prompts, {stats['total_versions']} versions, "
-              f"{stats['total_size_bytes']} bytes")
+        print(
+            f"store holds {stats['total_prompts']} prompts, {stats['total_versions']} versions, "
+            f"{stats['total_size_bytes']} bytes"
+        )
     return 0
 
 

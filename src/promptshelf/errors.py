@@ -61,9 +61,7 @@ class VersionError(OptimizerError):
 class VersionNotFoundError(VersionError, LookupError):
     default_code = "VERSION-NOT-FOUND"
 
-    def __init__(
-        self, prompt_id: str, version: str, context: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, prompt_id: str, version: str, context: dict[str, Any] | None = None) -> None:
         self.prompt_id = prompt_id
         self.version = version
         ctx = {"prompt_id": prompt_id, "version": version, **(context or {})}
@@ -75,15 +73,11 @@ class VersionConflictError(VersionError, FileExistsError):
 
     default_code = "VERSION-CONFLICT"
 
-    def __init__(
-        self, prompt_id: str, version: str, context: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, prompt_id: str, version: str, context: dict[str, Any] | None = None) -> None:
         self.prompt_id = prompt_id
         self.version = version
         ctx = {"prompt_id": prompt_id, "version": version, **(context or {})}
-        super().__init__(
-            f"version {version!r} of prompt {prompt_id!r} already exists", context=ctx
-        )
+        super().__init__(f"version {version!r} of prompt {prompt_id!r} already exists", context=ctx)
 
 
 class StorageError(OptimizerError, OSError):

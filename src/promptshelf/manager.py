@@ -207,7 +207,9 @@ def text_diff(old: str, new: str, old_label: str = "a", new_label: str = "b") ->
     """A unified diff plus the original design's summary figures."""
     old_lines, new_lines = old.splitlines(), new.splitlines()
     unified = list(
-        difflib.unified_diff(old_lines, new_lines, fromfile=old_label, tofile=new_label, lineterm="")
+        difflib.unified_diff(
+            old_lines, new_lines, fromfile=old_label, tofile=new_label, lineterm=""
+        )
     )
     old_words, new_words = set(old.lower().split()), set(new.lower().split())
     union = old_words | new_words
@@ -215,8 +217,12 @@ def text_diff(old: str, new: str, old_label: str = "a", new_label: str = "b") ->
         "unified_diff": unified,
         "similarity": difflib.SequenceMatcher(None, old, new, autojunk=False).ratio(),
         "word_jaccard": len(old_words & new_words) / len(union) if union else 1.0,
-        "lines_added": sum(1 for line in unified if line.startswith("+") and not line.startswith("+++")),
-        "lines_removed": sum(1 for line in unified if line.startswith("-") and not line.startswith("---")),
+        "lines_added": sum(
+            1 for line in unified if line.startswith("+") and not line.startswith("+++")
+        ),
+        "lines_removed": sum(
+            1 for line in unified if line.startswith("-") and not line.startswith("---")
+        ),
         "character_diff": len(new) - len(old),
         "word_diff": len(new.split()) - len(old.split()),
         "length_ratio": len(new) / len(old) if old else 0.0,

@@ -102,7 +102,11 @@ class VersionStorage(abc.ABC):
         self._check_open()
         prompts = self._prompts()
         total = sum(len(self._version_numbers(p)) for p in prompts)
-        return {"backend": self.backend_name, "total_prompts": len(prompts), "total_versions": total}
+        return {
+            "backend": self.backend_name,
+            "total_prompts": len(prompts),
+            "total_versions": total,
+        }
 
     def close(self) -> None:
         self._closed = True
@@ -174,6 +178,10 @@ def encode_version(version: PromptVersion) -> bytes:
     if len(data) > MAX_VERSION_BYTES:
         raise PayloadTooLargeError(
             f"version is {len(data)} bytes serialized; the limit is {MAX_VERSION_BYTES}",
-            context={"prompt_id": version.prompt_id, "version": version.version, "bytes": len(data)},
+            context={
+                "prompt_id": version.prompt_id,
+                "version": version.version,
+                "bytes": len(data),
+            },
         )
     return data

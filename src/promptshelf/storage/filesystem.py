@@ -69,7 +69,12 @@ def decode_version(data: bytes, prompt_id: str, version: str, where: str) -> Pro
     if loaded.prompt_id != prompt_id or loaded.version != version:
         raise CorruptVersionError(
             f"{where} holds {loaded.prompt_id!r} {loaded.version!r}, not what its name says",
-            context={"prompt_id": prompt_id, "version": version, "path": where, "reason": "misnamed"},
+            context={
+                "prompt_id": prompt_id,
+                "version": version,
+                "path": where,
+                "reason": "misnamed",
+            },
         )
     return loaded
 
@@ -245,7 +250,12 @@ class FileSystemStorage(VersionStorage):
         except OSError as exc:
             raise LoadError(
                 f"cannot read {path}: {exc}",
-                context={"prompt_id": prompt_id, "version": version, "path": path, "errno": exc.errno},
+                context={
+                    "prompt_id": prompt_id,
+                    "version": version,
+                    "path": path,
+                    "errno": exc.errno,
+                },
             ) from exc
         loaded = decode_version(data, prompt_id, version, path)
         if self.use_cache and settled(st, time.time_ns()):
@@ -284,7 +294,9 @@ class FileSystemStorage(VersionStorage):
         return removed
 
     def _clear(self) -> None:
-        for prompt_id, path in list(iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)):
+        for prompt_id, path in list(
+            iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
+        ):
             dir_fd = self._locked_prompt_dir(prompt_id, create=False)
             if dir_fd is None:
                 continue

@@ -55,13 +55,13 @@ def parse_listing(names: Iterable[str]) -> tuple[list[str], list[str]]:
     keyed: list[tuple[semver.VersionKey, str]] = []
     temps: list[str] = []
     for name in names:
-        if name.endswith(".json"):
+        if name.startswith(TEMP_PREFIX):
+            temps.append(name)
+        elif name.endswith(".json"):
             number = name[:-5]
             key = semver.try_parse(number)
             if key is not None:
                 keyed.append((key, number))
-        elif name.startswith(TEMP_PREFIX):
-            temps.append(name)
     keyed.sort()
     return [number for _, number in keyed], temps
 
@@ -209,7 +209,15 @@ class IndexSnapshot:
             with open(self.path, "rb") as handle:
                 raw = json.loads(handle.read())
             return {pid: IndexEntry.from_json(entry) for pid, entry in raw["index"].items()}
-        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError):
+        except (
+            OSError,
+            ValueError,
+            KeyError,
+            TypeError,
+            IndexError,
+            AttributeError,
+            RecursionError,
+        ):
             return {}
 
     def write(self, entries: dict[str, IndexEntry], layout: dict[str, Any]) -> None:
@@ -245,6 +253,7 @@ class IndexSnapshot:
 
 def iter_prompt_dirs(root: str, sharding: bool, shard_depth: int) -> Iterator[tuple[str, str]]:
     """``(prompt_id, path)`` for every candidate prompt directory under ``root``."""
+
     def children(path: str) -> Iterator[tuple[str, str]]:
         try:
             with os.scandir(path) as entries:

@@ -1,0 +1,295 @@
+"""The behaviour every backend keeps, run unchanged against each one (see conftest.BACKENDS)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from promptshelf import (
+    InvalidPromptIdError,
+    InvalidVersionError,
+    OptimizerError,
+    ValidationError,
+    VersionConflictError,
+    VersionManager,
+    VersionStorage,
+)
+from promptshelf.storage import MAX_VERSION_BYTES
+
+from helpers import make_version
+
+
+def test_save_then_get_round_trips(storage: VersionStorage) -> None:
+    original = make_version(version="1.0.0", metadata={"author": "me", "nested": {"k": [1, 2]}})
+    storage.save_version(original)
+    loaded = storage.get_version("wf_001_llm_1", "1.0.0")
+    assert loaded == original
+    assert loaded is not original
+
+
+def test_get_missing_returns_none(storage: VersionStorage) -> None:
+    assert storage.get_version("nobody", "1.0.0") is None
+    storage.save_version(make_version(version="1.0.0"))
+    assert storage.get_version("wf_001_llm_1", "9.9.9") is None
+    assert storage.get_latest_version("nobody") is None
+    assert storage.list_versions("nobody") == []
+
+
+def test_list_is_ordered_semantically_not_lexically(storage: VersionStorage) -> None:
+    for number in ["1.10.0", "1.9.0", "1.2.0", "2.0.0", "1.0.0", "1.9.10", "1.9.2"]:
+        storage.save_version(make_version(version=number))
+    expected = ["1.0.0", "1.2.0", "1.9.0", "1.9.2", "1.9.10", "1.10.0", "2.0.0"]
+    assert [v.version for v in storage.list_versions("wf_001_llm_1")] == expected
+    assert storage.list_version_numbers("wf_001_llm_1") == expected
+    latest = storage.get_latest_version("wf_001_llm_1")
+    assert latest is not None and latest.version == "2.0.0"
+
+
+def test_saving_an_existing_version_conflicts_and_keeps_the_first(storage: VersionStorage) -> None:
+    storage.save_version(make_version(version="1.0.0", text="first text"))
+    with pytest.raises(VersionConflictError) as caught:
+        storage.save_version(make_version(version="1.0.0", text="second text"))
+    assert caught.value.error_code == "VERSION-CONFLICT"
+    assert caught.value.context == {"prompt_id": "wf_001_llm_1", "version": "1.0.0"}
+    assert "1.0.0" in str(caught.value)
+    assert isinstance(caught.value, FileExistsError)
+    kept = storage.get_version("wf_001_llm_1", "1.0.0")
+    assert kept is not None and kept.prompt.text == "first text"
+
+
+def test_delete(storage: VersionStorage) -> None:
+    storage.save_version(make_version(version="1.0.0"))
+    storage.save_version(make_version(version="1.1.0"))
+    assert storage.delete_version("wf_001_llm_1", "1.1.0") is True
+    assert storage.delete_version("wf_001_llm_1", "1.1.0") is False
+    assert storage.delete_version("nobody", "1.0.0") is False
+    assert storage.get_version("wf_001_llm_1", "1.1.0") is None
+    assert [v.version for v in storage.list_versions("wf_001_llm_1")] == ["1.0.0"]
+
+
+def test_latest_after_deleting_the_latest(storage: VersionStorage) -> None:
+    for number in ["1.0.0", "1.1.0", "1.2.0"]:
+        storage.save_version(make_version(version=number))
+    assert storage.get_latest_version("wf_001_llm_1").version == "1.2.0"  # type: ignore[union-attr]
+    storage.delete_version("wf_001_llm_1", "1.2.0")
+    assert storage.get_latest_version("wf_001_llm_1").version == "1.1.0"  # type: ignore[union-attr]
+    storage.delete_version("wf_001_llm_1", "1.1.0")
+    storage.delete_version("wf_001_llm_1", "1.0.0")
+    assert storage.get_latest_version("wf_001_llm_1") is None
+    assert storage.list_prompts() == []
+
+
+def test_deleted_version_can_be_saved_again_with_new_content(storage: VersionStorage) -> None:
+    storage.save_version(make_version(version="1.0.0", text="old"))
+    assert storage.get_version("wf_001_llm_1", "1.0.0").prompt.text == "old"  # type: ignore[union-attr]
+    storage.delete_version("wf_001_llm_1", "1.0.0")
+    storage.save_version(make_version(version="1.0.0", text="new"))
+    assert storage.get_version("wf_001_llm_1", "1.0.0").prompt.text == "new"  # type: ignore[union-attr]
+
+
+def test_clear_all(storage: VersionStorage) -> None:
+    for prompt_id in ["a", "b", "c"]:
+        storage.save_version(make_version(prompt_id, "1.0.0"))
+    storage.clear_all()
+    assert storage.list_prompts() == []
+    assert storage.get_version("a", "1.0.0") is None
+    storage.save_version(make_version("a", "1.0.0"))
+    assert storage.list_prompts() == ["a"]
+
+
+def test_list_prompts_and_statistics(storage: VersionStorage) -> None:
+    for prompt_id, count in [("p1", 3), ("p2", 1), ("p3", 2)]:
+        for minor in range(count):
+            storage.save_version(make_version(prompt_id, f"1.{minor}.0"))
+    assert storage.list_prompts() == ["p1", "p2", "p3"]
+    stats = storage.get_storage_stats()
+    assert stats["total_prompts"] == 3
+    assert stats["total_versions"] == 6
+    storage.delete_version("p2", "1.0.0")
+    stats = storage.get_storage_stats()
+    assert (stats["total_prompts"], stats["total_versions"]) == (2, 5)
+
+
+def test_returned_objects_are_isolated_from_the_store(storage: VersionStorage) -> None:
+    saved = make_version(version="1.0.0", metadata={"author": "me", "tags": ["a"]})
+    storage.save_version(saved)
+    saved.metadata["author"] = "changed after save"
+    saved.prompt.text = "changed after save"
+
+    first = storage.get_version("wf_001_llm_1", "1.0.0")
+    assert first is not None
+    first.metadata["tags"].append("mutated")
+    first.prompt.context["label"] = "mutated"
+    first.analysis.issues.clear()
+    for getter in (
+        lambda: storage.get_version("wf_001_llm_1", "1.0.0"),
+        lambda: storage.get_latest_version("wf_001_llm_1"),
+        lambda: storage.list_versions("wf_001_llm_1")[0],
+    ):
+        again = getter()
+        assert again is not None
+        assert again.metadata == {"author": "me", "tags": ["a"]}
+        assert again.prompt.text != "changed after save"
+        assert again.prompt.context["label"] == "WF_001_LLM_1"
+
+
+@pytest.mark.parametrize(
+    "prompt_id",
+    [
+        "",
+        ".",
+        "..",
+        "../escape",
+        "a/b",
+        "a\\b",
+        "/abs",
+        "x\x00y",
+        "line\nbreak",
+        "tab\t",
+        ".hidden",
+        "trailing.",
+        " padded",
+        "padded ",
+        "CON",
+        "nul.txt",
+        "COM1",
+        "a:b",
+        "wild*",
+        "q?",
+        "x" * 256,
+        "é" * 128,
+        "cafe\u0301",
+        "bidi\u202eevil",
+        "\ud800",
+    ],
+)
+def test_hostile_prompt_ids_are_refused_and_nothing_is_written(
+    storage: VersionStorage, prompt_id: str, tmp_path: object
+) -> None:
+    before = storage.list_prompts()
+    version = make_version("safe", "1.0.0").model_copy(update={"prompt_id": prompt_id})
+    with pytest.raises(InvalidPromptIdError) as caught:
+        storage.save_version(version)
+    assert caught.value.error_code == "PS-ID-001"
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(InvalidPromptIdError):
+        storage.get_version(prompt_id, "1.0.0")
+    with pytest.raises(InvalidPromptIdError):
+        storage.get_latest_version(prompt_id)
+    with pytest.raises(InvalidPromptIdError):
+        storage.delete_version(prompt_id, "1.0.0")
+    assert storage.list_prompts() == before
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "",
+        "1",
+        "1.0",
+        "1.0.0.0",
+        "v1.0.0",
+        "01.0.0",
+        "1.0.0 ",
+        " 1.0.0",
+        "1e3.0.0",
+        "-1.0.0",
+        "+1.0.0",
+        "1_0.0.0",
+        "\u0663.0.0",
+        "\uff13.0.0",
+        "99999999999.0.0",
+        "1.0.0/../../x",
+        "1.0.0\x00",
+    ],
+)
+def test_invalid_versions_are_refused(storage: VersionStorage, version: str) -> None:
+    with pytest.raises(InvalidVersionError) as caught:
+        storage.get_version("wf_001_llm_1", version)
+    assert caught.value.error_code == "PS-VERSION-001"
+    with pytest.raises(InvalidVersionError):
+        storage.delete_version("wf_001_llm_1", version)
+    bad = make_version(version="1.0.0").model_copy(update={"version": version})
+    with pytest.raises(InvalidVersionError):
+        storage.save_version(bad)
+    assert storage.list_prompts() == []
+
+
+def test_not_a_version_is_refused(storage: VersionStorage) -> None:
+    with pytest.raises(ValidationError):
+        storage.save_version({"prompt_id": "x"})  # type: ignore[arg-type]
+
+
+def test_unserializable_metadata_is_refused(storage: VersionStorage) -> None:
+    version = make_version(version="1.0.0")
+    version.metadata["bad"] = object()
+    with pytest.raises(ValidationError):
+        storage.save_version(version)
+    assert storage.get_version("wf_001_llm_1", "1.0.0") is None
+
+
+def test_oversized_version_is_refused_before_writing(storage: VersionStorage) -> None:
+    huge = make_version(version="1.0.0", text="x" * (MAX_VERSION_BYTES + 1))
+    with pytest.raises(ValidationError) as caught:
+        storage.save_version(huge)
+    assert caught.value.error_code == "PS-SIZE-001"
+    assert storage.list_prompts() == []
+
+
+def test_unicode_text_round_trips_exactly(storage: VersionStorage) -> None:
+    text = "Traduis {{text}} — 日本語も可。 emoji 🧪, RTL \u05d0\u05d1, NUL-free \\u0000 literal"
+    storage.save_version(make_version(version="1.0.0", text=text))
+    assert storage.get_version("wf_001_llm_1", "1.0.0").prompt.text == text  # type: ignore[union-attr]
+
+
+def test_many_threads_saving_distinct_versions(storage: VersionStorage) -> None:
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            for i in range(15):
+                storage.save_version(make_version(f"p{thread % 3}", f"{thread}.{i}.0"))
+                storage.get_latest_version(f"p{thread % 3}")
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert storage.get_storage_stats()["total_versions"] == 8 * 15
+    assert storage.get_latest_version("p0").version == "6.14.0"  # type: ignore[union-attr]
+
+
+def test_many_threads_creating_versions_of_one_prompt(storage: VersionStorage) -> None:
+    from helpers import make_analysis, make_prompt
+
+    manager = VersionManager(storage)
+    created: list[str] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(10):
+            v = manager.create_version(make_prompt(), make_analysis())
+            with lock:
+                created.append(v.version)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(created) == len(set(created)) == 60
+    assert sorted(storage.list_version_numbers("wf_001_llm_1")) == sorted(created)
+
+
+def test_context_manager_closes(storage: VersionStorage) -> None:
+    with storage as store:
+        store.save_version(make_version(version="1.0.0"))
+    assert storage.closed
+    with pytest.raises(OptimizerError) as caught:
+        storage.get_version("wf_001_llm_1", "1.0.0")
+    assert caught.value.error_code == "PS-CLOSED-001"

@@ -1,0 +1,327 @@
+"""Filesystem backend: the files on disk are the ground truth these tests read."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+from promptshelf import (
+    CorruptVersionError,
+    FileSystemStorage,
+    LockTimeoutError,
+    PromptVersion,
+    VersionManager,
+)
+from promptshelf.errors import LoadError
+from promptshelf.storage import fsio
+from promptshelf.storage.fsindex import RACY_NS
+
+from conftest import BUNDLED_SEED, SEED_STORE
+from helpers import make_analysis, make_prompt, make_result, make_version
+
+SEED_LATEST = {"wf_001_llm_1": "1.2.0", "wf_001_llm_2": "1.1.0", "wf_002_classifier": "1.0.0"}
+
+
+def files_under(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+# -- layout --------------------------------------------------------------------
+
+
+def test_layout_is_one_pretty_json_file_per_version(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    version = make_version("wf_001_llm_1", "1.0.0")
+    store.save_version(version)
+    path = tmp_path / "wf_001_llm_1" / "1.0.0.json"
+    assert files_under(tmp_path) == {"wf_001_llm_1/1.0.0.json"}
+    raw = path.read_bytes()
+    assert raw == version.model_dump_json(indent=2).encode()
+    assert json.loads(raw)["prompt_id"] == "wf_001_llm_1"
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_sharding_places_prompts_under_their_hash_prefix(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path, enable_sharding=True, shard_depth=3)
+    store.save_version(make_version("wf_001_llm_1", "1.0.0"))
+    shard = hashlib.sha256(b"wf_001_llm_1").hexdigest()[:3]
+    assert files_under(tmp_path) == {f"{shard}/wf_001_llm_1/1.0.0.json"}
+    assert store.list_prompts() == ["wf_001_llm_1"]
+    reopened = FileSystemStorage(tmp_path, enable_sharding=True, shard_depth=3)
+    assert reopened.get_latest_version("wf_001_llm_1").version == "1.0.0"  # type: ignore[union-attr]
+
+
+# -- the store the original implementation wrote ----------------------------------------
+
+
+def test_reads_the_seed_store_unchanged(seed_copy: Path) -> None:
+    before = {p: (seed_copy / p).read_bytes() for p in files_under(seed_copy)}
+    store = FileSystemStorage(seed_copy)
+    assert store.list_prompts() == sorted(SEED_LATEST)
+    for prompt_id, latest in SEED_LATEST.items():
+        assert store.get_latest_version(prompt_id).version == latest  # type: ignore[union-attr]
+    v = store.get_version("wf_001_llm_2", "1.1.0")
+    assert v is not None and v.prompt.text.endswith("日本語も可。")
+    assert (
+        v.optimization_result is not None
+        and v.optimization_result.strategy.value == "clarity_focus"
+    )
+    stats = store.get_storage_stats()
+    assert (stats["total_prompts"], stats["total_versions"]) == (3, 6)
+    for rel, data in before.items():
+        if rel != ".index.json":
+            assert (seed_copy / rel).read_bytes() == data, rel
+            # what we would write is byte-identical to what the original wrote
+            version = PromptVersion.model_validate_json(data)
+            assert version.model_dump_json(indent=2).encode() == data
+
+
+def test_bundled_seed_copy_matches_shared_fixture() -> None:
+    if not SEED_STORE.is_dir():
+        pytest.skip("shared/fixtures is not beside this checkout")
+    assert files_under(SEED_STORE) == files_under(BUNDLED_SEED)
+    for rel in files_under(SEED_STORE):
+        assert (SEED_STORE / rel).read_bytes() == (BUNDLED_SEED / rel).read_bytes()
+
+
+def test_seed_store_grows_with_version_manager(seed_copy: Path) -> None:
+    manager = VersionManager(FileSystemStorage(seed_copy))
+    created = manager.create_version(
+        make_prompt("wf_001_llm_1"), make_analysis("wf_001_llm_1"), make_result("wf_001_llm_1")
+    )
+    assert created.version == "1.3.0"
+    index = json.loads((seed_copy / ".index.json").read_text())
+    assert (
+        index["index"]["wf_001_llm_1"]["latest_version"] == "1.2.0"
+    )  # a snapshot, not yet rewritten
+    FileSystemStorage(seed_copy).rebuild_index()
+    index = json.loads((seed_copy / ".index.json").read_text())
+    assert index["index"]["wf_001_llm_1"]["latest_version"] == "1.3.0"
+    assert index["index"]["wf_001_llm_1"]["versions"] == ["1.0.0", "1.1.0", "1.2.0", "1.3.0"]
+    assert (index["total_prompts"], index["total_versions"]) == (3, 7)
+
+
+# -- the index -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbage", "stale", "wrong-types", "deep"])
+def test_index_is_rebuilt_from_the_files(seed_copy: Path, damage: str) -> None:
+    index = seed_copy / ".index.json"
+    if damage == "missing":
+        index.unlink()
+    elif damage == "garbage":
+        index.write_bytes(b"\x00{not json")
+    elif damage == "stale":
+        raw = json.loads(index.read_text())
+        raw["index"]["wf_001_llm_1"]["versions"] = ["1.0.0"]
+        raw["index"]["wf_001_llm_1"]["latest_version"] = "1.0.0"
+        raw["index"]["ghost"] = raw["index"]["wf_002_classifier"]
+        index.write_text(json.dumps(raw))
+    elif damage == "wrong-types":
+        index.write_text(json.dumps({"index": {"wf_001_llm_1": {"versions": 7}}}))
+    else:
+        index.write_text("[" * 100_000)
+    store = FileSystemStorage(seed_copy)
+    assert store.get_latest_version("wf_001_llm_1").version == "1.2.0"  # type: ignore[union-attr]
+    stats = store.get_storage_stats()
+    assert (stats["total_prompts"], stats["total_versions"]) == (3, 6)
+    assert store.list_prompts() == sorted(SEED_LATEST)
+    rebuilt = json.loads(index.read_text())
+    assert rebuilt["index"]["wf_001_llm_1"]["versions"] == ["1.0.0", "1.1.0", "1.2.0"]
+    assert "ghost" not in rebuilt["index"]
+
+
+def test_stats_see_changes_made_by_another_instance(tmp_path: Path) -> None:
+    first, second = FileSystemStorage(tmp_path), FileSystemStorage(tmp_path)
+    first.save_version(make_version("a", "1.0.0"))
+    assert second.get_storage_stats()["total_versions"] == 1
+    second.save_version(make_version("a", "1.1.0"))
+    second.save_version(make_version("b", "1.0.0"))
+    assert first.get_storage_stats()["total_versions"] == 3
+    assert first.get_latest_version("a").version == "1.1.0"  # type: ignore[union-attr]
+    first.delete_version("a", "1.1.0")
+    assert second.get_latest_version("a").version == "1.0.0"  # type: ignore[union-attr]
+    assert second.list_prompts() == ["a", "b"]
+
+
+def test_cached_read_sees_delete_and_recreate_by_another_instance(tmp_path: Path) -> None:
+    reader, writer = FileSystemStorage(tmp_path), FileSystemStorage(tmp_path)
+    writer.save_version(make_version("a", "1.0.0", text="one"))
+    time.sleep(RACY_NS / 1e9 + 0.01)  # files younger than this are never cached
+    for _ in range(3):
+        assert reader.get_version("a", "1.0.0").prompt.text == "one"  # type: ignore[union-attr]
+    assert reader.get_storage_stats()["cache_stats"]["hits"] >= 1
+    writer.delete_version("a", "1.0.0")
+    assert reader.get_version("a", "1.0.0") is None
+    writer.save_version(make_version("a", "1.0.0", text="two"))
+    assert reader.get_version("a", "1.0.0").prompt.text == "two"  # type: ignore[union-attr]
+
+
+# -- crash recovery ------------------------------------------------------------------
+
+
+def test_temp_files_are_never_read_and_are_cleaned(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    dead = tmp_path / "a" / ".tmp-999999-deadbeef-1.1.0.json"
+    dead.write_bytes(b'{"half": ')
+    assert store.list_version_numbers("a") == ["1.0.0"]
+    assert not dead.exists()  # the listing noticed it and removed it under the lock
+    dead.write_bytes(b"junk")
+    assert store.rebuild_index()["temp_files_removed"] == 1
+    assert files_under(tmp_path) == {"a/1.0.0.json", ".index.json"}
+
+
+def test_a_live_writers_temp_file_is_never_removed(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    live = tmp_path / "a" / ".tmp-1-live-1.1.0.json"
+    live.write_bytes(b"in progress")
+    dir_fd = fsio.open_dir(str(tmp_path / "a"))
+    try:
+        assert fsio.lock(dir_fd, 1.0)  # a writer holds the prompt lock
+        assert store.rebuild_index()["temp_files_removed"] == 0
+        assert live.exists()
+    finally:
+        fsio.close(dir_fd)
+    assert store.rebuild_index()["temp_files_removed"] == 1
+
+
+def test_lock_timeout_has_its_code(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path, lock_timeout=0.05)
+    store.save_version(make_version("a", "1.0.0"))
+    dir_fd = fsio.open_dir(str(tmp_path / "a"))
+    try:
+        assert fsio.lock(dir_fd, 1.0)
+        with pytest.raises(LockTimeoutError) as caught:
+            store.save_version(make_version("a", "1.1.0"))
+        assert caught.value.error_code == "FS-LOCK-001"
+        assert isinstance(caught.value, TimeoutError)
+    finally:
+        fsio.close(dir_fd)
+    store.save_version(make_version("a", "1.1.0"))
+
+
+# -- corruption ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "corrupted JSON"),
+        (b'{"prompt_id": "a", "vers', "corrupted JSON"),
+        (b"\xff\xfe\x00garbage", "corrupted JSON"),
+        (b"[" * 50_000, "corrupted JSON"),
+        (b'{"prompt_id": "a"}', "invalid version data"),
+        (b"123", "invalid version data"),
+    ],
+)
+def test_corrupted_files_raise_fs_load_001(tmp_path: Path, content: bytes, reason: str) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    (tmp_path / "a" / "1.1.0.json").write_bytes(content)
+    with pytest.raises(CorruptVersionError) as caught:
+        store.get_version("a", "1.1.0")
+    assert caught.value.error_code == "FS-LOAD-001"
+    assert caught.value.context["reason"] == reason
+    assert caught.value.context["path"].endswith("a/1.1.0.json")
+    assert store.get_version("a", "1.0.0") is not None  # the intact one still reads
+
+
+def test_misnamed_file_is_detected(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    (tmp_path / "a" / "1.0.0.json").rename(tmp_path / "a" / "2.0.0.json")
+    with pytest.raises(CorruptVersionError) as caught:
+        store.get_version("a", "2.0.0")
+    assert caught.value.context["reason"] == "misnamed"
+
+
+def test_oversized_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    with open(tmp_path / "a" / "1.1.0.json", "wb") as handle:
+        handle.truncate(2**30)  # sparse: costs nothing on disk
+    with pytest.raises(CorruptVersionError):
+        store.get_version("a", "1.1.0")
+
+
+def test_planted_symlink_is_not_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(make_version("a", "1.1.0").model_dump_json().encode())
+    store = FileSystemStorage(tmp_path / "store")
+    store.save_version(make_version("a", "1.0.0"))
+    (tmp_path / "store" / "a" / "1.1.0.json").symlink_to(outside)
+    with pytest.raises(LoadError) as caught:
+        store.get_version("a", "1.1.0")
+    assert caught.value.error_code == "FS-LOAD-002"
+
+
+def test_unreadable_store_path(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Exception) as caught:
+        FileSystemStorage(tmp_path / "file")
+    assert getattr(caught.value, "error_code", None) == "FS-LOAD-002" or isinstance(
+        caught.value, OSError
+    )
+
+
+def test_non_durable_mode_still_round_trips(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path, durable=False)
+    store.save_version(make_version("a", "1.0.0"))
+    assert FileSystemStorage(tmp_path).get_latest_version("a").version == "1.0.0"  # type: ignore[union-attr]
+    assert store.get_storage_stats()["durable"] is False
+
+
+# -- several processes ------------------------------------------------------------------
+
+
+def _save_range(root: str, worker: int, count: int) -> None:
+    store = FileSystemStorage(root)
+    for i in range(count):
+        store.save_version(make_version(f"p{i % 4}", f"{worker}.{i}.0"))
+
+
+def _create_many(root: str, count: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    manager = VersionManager(FileSystemStorage(root))
+    made = []
+    for i in range(count):
+        optimized = make_result() if i % 2 else None
+        made.append(manager.create_version(make_prompt(), make_analysis(), optimized).version)
+    queue.put(made)
+
+
+def test_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    workers = [ctx.Process(target=_save_range, args=(str(tmp_path), w, 40)) for w in range(4)]
+    for p in workers:
+        p.start()
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    store = FileSystemStorage(tmp_path)
+    stats = store.get_storage_stats()
+    assert (stats["total_prompts"], stats["total_versions"]) == (4, 160)
+    assert sum(1 for _ in tmp_path.rglob("*.json")) == 160 + 1  # plus .index.json
+    assert store.get_latest_version("p3").version == "3.39.0"  # type: ignore[union-attr]
+    assert len(store.list_versions("p0")) == 40
+
+
+def test_processes_creating_versions_of_one_prompt_get_distinct_numbers(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    workers = [ctx.Process(target=_create_many, args=(str(tmp_path), 25, queue)) for _ in range(4)]
+    for p in workers:
+        p.start()
+    made = [v for _ in workers for v in queue.get(timeout=120)]
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(made) == len(set(made)) == 100
+    on_disk = {p.name[:-5] for p in (tmp_path / "wf_001_llm_1").glob("*.json")}
+    assert on_disk == set(made)
