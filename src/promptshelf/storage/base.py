@@ -38,13 +38,7 @@ class VersionStorage(abc.ABC):
         with ``durable=False``) and visible to every reader in every process.
         """
         self._check_open()
-        if not isinstance(version, PromptVersion):
-            raise ValidationError(
-                f"save_version expects a PromptVersion, got {type(version).__name__}"
-            )
-        validate_prompt_id(version.prompt_id)
-        semver.parse(version.version)
-        self._save(version)
+        self._save(checked_version(version))
 
     def get_version(self, prompt_id: str, version: str) -> PromptVersion | None:
         self._check_open()
@@ -164,6 +158,15 @@ class VersionStorage(abc.ABC):
     def _check_open(self) -> None:
         if self.closed:
             raise StorageError("storage is closed", error_code="PS-CLOSED-001")
+
+
+def checked_version(version: object) -> PromptVersion:
+    """``version`` if it is a PromptVersion with a valid id and version, else raise."""
+    if not isinstance(version, PromptVersion):
+        raise ValidationError(f"expected a PromptVersion, got {type(version).__name__}")
+    validate_prompt_id(version.prompt_id)
+    semver.parse(version.version)
+    return version
 
 
 def encode_version(version: PromptVersion) -> bytes:

@@ -20,6 +20,8 @@ import logging
 import os
 import secrets
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,21 +40,40 @@ from ..errors import (
 )
 from ..models import PromptVersion
 from . import fsio
-from .base import MAX_VERSION_BYTES, VersionStorage, encode_version
+from .base import MAX_VERSION_BYTES, VersionStorage, checked_version, encode_version
 from .fsindex import (
     TEMP_PREFIX,
     IndexEntry,
     IndexSnapshot,
+    Listing,
     ListingCache,
+    Stamp,
     iter_prompt_dirs,
     scan_prompt_dir,
     settled,
+    stamp_of,
 )
 
 log = logging.getLogger(__name__)
 
+#: Prompts whose directories one ``save_versions`` round holds open and locked.
+BULK_ROUND_PROMPTS = 256
+
 #: File identity a cached version was read from: a re-created file differs.
 _Ident = tuple[int, int, int, int]
+
+
+def _ident(st: os.stat_result) -> _Ident:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """Immutable bytes of a version, the file they came from and its directory's stamp."""
+
+    ident: _Ident
+    dir_stamp: Stamp | None
+    data: bytes
 
 
 def decode_version(data: bytes, prompt_id: str, version: str, where: str) -> PromptVersion:
@@ -117,7 +138,7 @@ class FileSystemStorage(VersionStorage):
                 error_code="FS-LOAD-002",
                 context={"storage_dir": self._root},
             )
-        self._cache: LRUCache[tuple[_Ident, bytes]] = LRUCache(cache_size if use_cache else 0)
+        self._cache: LRUCache[_Cached] = LRUCache(cache_size if use_cache else 0)
         self._listings = ListingCache(enabled=use_index)
         self._snapshot = IndexSnapshot(self._root)
 
@@ -222,22 +243,100 @@ class FileSystemStorage(VersionStorage):
                     context={**context, "errno": exc.errno, "state": "visible, durability unknown"},
                 ) from exc
 
+    def save_versions(self, versions: Iterable[PromptVersion]) -> int:
+        """Save many versions: one lock per prompt, two filesystem syncs per round.
+
+        Every version is validated and serialized before anything is written,
+        so a bad version, or the same version twice in the batch, raises and
+        writes nothing. Prompts are then handled in rounds of up to
+        ``BULK_ROUND_PROMPTS``: all temp files of a round are written, the
+        filesystem is synced once, the files are linked into place (in batch
+        order, prompt by prompt), and the filesystem is synced again.
+
+        A failure midway (``VersionConflictError`` for a version that already
+        exists, or an I/O error) leaves the versions published before it saved
+        and synced, and none of the later ones; the error is raised. Returns
+        the number of versions saved.
+        """
+        self._check_open()
+        batch: dict[str, list[tuple[str, bytes]]] = {}
+        seen: set[tuple[str, str]] = set()
+        for version in versions:
+            checked = checked_version(version)
+            key = (checked.prompt_id, checked.version)
+            if key in seen:
+                raise VersionConflictError(*key, context={"reason": "twice in one batch"})
+            seen.add(key)
+            batch.setdefault(checked.prompt_id, []).append(
+                (checked.version, encode_version(checked))
+            )
+        groups = list(batch.items())
+        saved = 0
+        for start in range(0, len(groups), BULK_ROUND_PROMPTS):
+            saved += self._save_round(groups[start : start + BULK_ROUND_PROMPTS])
+        return saved
+
+    def _save_round(self, groups: list[tuple[str, list[tuple[str, bytes]]]]) -> int:
+        dir_fds: list[int] = []
+        temps: list[tuple[int, str, str, str]] = []  # (dir_fd, prompt_id, version, temp name)
+        published = 0
+        try:
+            try:
+                for prompt_id, items in groups:
+                    dir_fd = self._locked_prompt_dir(prompt_id, create=True)
+                    assert dir_fd is not None  # create=True never yields None
+                    dir_fds.append(dir_fd)
+                    for number, data in items:
+                        temp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{number}.json"
+                        temps.append((dir_fd, prompt_id, number, temp))
+                        fsio.write_new(dir_fd, temp, data, durable=False)
+                if self.durable:
+                    fsio.sync_filesystem(dir_fds[0])
+                for dir_fd, prompt_id, number, temp in temps:
+                    try:
+                        fsio.link(dir_fd, temp, f"{number}.json")
+                    except FileExistsError:
+                        raise VersionConflictError(prompt_id, number) from None
+                    published += 1
+            finally:
+                for dir_fd, _, _, temp in temps:
+                    fsio.unlink(dir_fd, temp)
+                if self.durable and published:
+                    fsio.sync_filesystem(dir_fds[0])
+        except (VersionConflictError, LockTimeoutError):
+            raise
+        except OSError as exc:
+            raise AtomicWriteError(
+                f"bulk save failed after {published} version(s) of this round: {exc}",
+                context={"published": published, "errno": exc.errno},
+            ) from exc
+        finally:
+            for dir_fd in dir_fds:
+                fsio.close(dir_fd)
+            for prompt_id, _ in groups:
+                self._listings.forget(prompt_id)
+        return published
+
     # -- reading -------------------------------------------------------------
 
     def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
+        cached = self._cache.get((prompt_id, version)) if self.use_cache else None
+        return self._load(prompt_id, version, cached)
+
+    def _load(self, prompt_id: str, version: str, cached: _Cached | None) -> PromptVersion | None:
+        """A fresh object for one version: from ``cached`` if the file is unchanged, else read."""
         path = self._version_path(prompt_id, version)
-        key = (prompt_id, version)
-        cached = self._cache.get(key) if self.use_cache else None
         if cached is not None:
             try:
                 st = os.stat(path, follow_symlinks=False)
             except FileNotFoundError:
-                self._cache.discard(key)
+                self._cache.discard((prompt_id, version))
                 return None
-            if (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns) == cached[0]:
-                return PromptVersion.model_validate_json(cached[1])
-            self._cache.discard(key)
+            if _ident(st) == cached.ident:
+                return PromptVersion.model_validate_json(cached.data)
+            self._cache.discard((prompt_id, version))
             self._cache.count_miss()
+        dir_stamp = self._settled_dir_stamp(prompt_id) if self.use_cache else None
         try:
             data, st = fsio.read_file(path, MAX_VERSION_BYTES)
         except FileNotFoundError:
@@ -259,14 +358,41 @@ class FileSystemStorage(VersionStorage):
             ) from exc
         loaded = decode_version(data, prompt_id, version, path)
         if self.use_cache and settled(st, time.time_ns()):
-            self._cache.put(key, ((st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns), data))
+            self._cache.put((prompt_id, version), _Cached(_ident(st), dir_stamp, data))
         return loaded
 
-    def _version_numbers(self, prompt_id: str) -> list[str]:
-        versions, temps = self._listings.versions(prompt_id, self._prompt_dir(prompt_id))
+    def _settled_dir_stamp(self, prompt_id: str) -> Stamp | None:
+        """The directory's stamp if it cannot change without the stamp changing too."""
+        observed_at = time.time_ns()
+        try:
+            st = os.stat(self._prompt_dir(prompt_id))
+        except FileNotFoundError:
+            return None
+        return stamp_of(st) if settled(st, observed_at) else None
+
+    def _list(self, prompt_id: str) -> list[PromptVersion]:
+        # While the directory's stamp is unchanged no file in it was replaced, so
+        # cached versions read under that same stamp need no per-file stat.
+        listing = self._listing(prompt_id)
+        found = []
+        for number in listing.versions:
+            cached = self._cache.get((prompt_id, number)) if self.use_cache else None
+            if cached is not None and listing.trusted and cached.dir_stamp == listing.stamp:
+                found.append(PromptVersion.model_validate_json(cached.data))
+                continue
+            loaded = self._load(prompt_id, number, cached)
+            if loaded is not None:
+                found.append(loaded)
+        return found
+
+    def _listing(self, prompt_id: str) -> Listing:
+        listing, temps = self._listings.listing(prompt_id, self._prompt_dir(prompt_id))
         if temps:
             self._clean_temps(prompt_id)
-        return list(versions)
+        return listing
+
+    def _version_numbers(self, prompt_id: str) -> list[str]:
+        return list(self._listing(prompt_id).versions)
 
     # -- deleting ------------------------------------------------------------
 

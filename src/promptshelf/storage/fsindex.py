@@ -68,9 +68,14 @@ def parse_listing(names: Iterable[str]) -> tuple[list[str], list[str]]:
 
 @dataclass(frozen=True)
 class Listing:
-    stamp: Stamp
+    """A prompt directory's versions as of ``stamp``; ``trusted`` when not racy."""
+
+    stamp: Stamp | None
     trusted: bool
     versions: tuple[str, ...]
+
+
+NO_LISTING = Listing(None, False, ())
 
 
 class ListingCache:
@@ -82,35 +87,34 @@ class ListingCache:
         self._listings: OrderedDict[str, Listing] = OrderedDict()
         self._lock = threading.Lock()
 
-    def versions(self, prompt_id: str, path: str) -> tuple[tuple[str, ...], list[str]]:
-        """Sorted versions of a prompt directory, plus temp files seen when it was re-read."""
+    def listing(self, prompt_id: str, path: str) -> tuple[Listing, list[str]]:
+        """The directory's current listing, plus temp files seen if it had to be re-read."""
         observed_at = time.time_ns()
         try:
             st = os.stat(path)
         except FileNotFoundError:
             self.forget(prompt_id)
-            return (), []
+            return NO_LISTING, []
         stamp = stamp_of(st)
         if self.enabled:
             with self._lock:
                 cached = self._listings.get(prompt_id)
             if cached is not None and cached.trusted and cached.stamp == stamp:
-                return cached.versions, []
+                return cached, []
         try:
             names = os.listdir(path)
         except FileNotFoundError:
             self.forget(prompt_id)
-            return (), []
+            return NO_LISTING, []
         numbers, temps = parse_listing(names)
-        versions = tuple(numbers)
+        listing = Listing(stamp, settled(st, observed_at), tuple(numbers))
         if self.enabled:
-            listing = Listing(stamp, settled(st, observed_at), versions)
             with self._lock:
                 self._listings[prompt_id] = listing
                 self._listings.move_to_end(prompt_id)
                 if len(self._listings) > self.max_prompts:
                     self._listings.popitem(last=False)
-        return versions, temps
+        return listing, temps
 
     def forget(self, prompt_id: str) -> None:
         with self._lock:
