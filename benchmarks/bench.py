@@ -43,11 +43,19 @@ def make_version(prompt_id: str, version: str) -> PromptVersion:
         prompt_id=prompt_id,
         version=version,
         prompt=Prompt(
-            id=prompt_id, workflow_id="wf", node_id="n", node_type="llm", text=TEXT,
-            variables=["document"], extracted_at=datetime(2026, 1, 1),
+            id=prompt_id,
+            workflow_id="wf",
+            node_id="n",
+            node_type="llm",
+            text=TEXT,
+            variables=["document"],
+            extracted_at=datetime(2026, 1, 1),
         ),
         analysis=PromptAnalysis(
-            prompt_id=prompt_id, overall_score=70, clarity_score=70, efficiency_score=70,
+            prompt_id=prompt_id,
+            overall_score=70,
+            clarity_score=70,
+            efficiency_score=70,
             analyzed_at=datetime(2026, 1, 1),
         ),
         created_at=datetime(2026, 1, 1),
@@ -212,8 +220,9 @@ print(touched, pages * 4096 / 1048576)
 
 
 def rss_after_touching(root: Path) -> tuple[int, float]:
-    out = subprocess.run([sys.executable, "-c", RSS_CHILD, str(root)], check=True,
-                         capture_output=True, text=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, str(root)], check=True, capture_output=True, text=True
+    ).stdout.split()
     return int(out[0]), float(out[1])
 
 
@@ -292,40 +301,82 @@ def report(fig: dict[str, float]) -> None:
     }
     rows = [
         ("raw write floor", f"{fig['write_floor_us']:.0f} µs", ""),
-        ("save, 100 prompts", f"{fig['save_100_prompts_us']:.0f} µs",
-         f"{ratios['save_100_prompts_x_floor']:.2f}x floor (target <= 1.3x)"),
-        (f"save, {int(fig['large_prompts']):,} prompts", f"{fig['save_large_us']:.0f} µs",
-         f"{ratios['save_large_x_floor']:.2f}x floor (target <= 1.3x)"),
+        (
+            "save, 100 prompts",
+            f"{fig['save_100_prompts_us']:.0f} µs",
+            f"{ratios['save_100_prompts_x_floor']:.2f}x floor (target <= 1.3x)",
+        ),
+        (
+            f"save, {int(fig['large_prompts']):,} prompts",
+            f"{fig['save_large_us']:.0f} µs",
+            f"{ratios['save_large_x_floor']:.2f}x floor (target <= 1.3x)",
+        ),
         ("durable=False saves", f"{fig['nondurable_saves_per_s']:,.0f} /s", "target >= 10,000/s"),
-        ("save_versions, durable", f"{fig['bulk_durable_versions_per_s']:,.0f} /s",
-         "target >= 20,000/s"),
-        (f"open {int(fig['large_prompts']):,}-prompt store", f"{fig['open_large_ms']:.3f} ms",
-         "target <= 10 ms"),
+        (
+            "save_versions, durable",
+            f"{fig['bulk_durable_versions_per_s']:,.0f} /s",
+            "target >= 20,000/s",
+        ),
+        (
+            f"open {int(fig['large_prompts']):,}-prompt store",
+            f"{fig['open_large_ms']:.3f} ms",
+            "target <= 10 ms",
+        ),
         ("read floor", f"{fig['read_floor_us']:.1f} µs", ""),
-        ("get_version uncached", f"{fig['get_uncached_us']:.1f} µs",
-         f"{ratios['get_uncached_x_floor']:.2f}x floor (target <= 2x)"),
-        ("get_latest uncached", f"{fig['latest_uncached_us']:.1f} µs",
-         f"{ratios['latest_uncached_x_get_uncached']:.2f}x get uncached (target <= 1.5x)"),
+        (
+            "get_version uncached",
+            f"{fig['get_uncached_us']:.1f} µs",
+            f"{ratios['get_uncached_x_floor']:.2f}x floor (target <= 2x)",
+        ),
+        (
+            "get_latest uncached",
+            f"{fig['latest_uncached_us']:.1f} µs",
+            f"{ratios['latest_uncached_x_get_uncached']:.2f}x get uncached (target <= 1.5x)",
+        ),
         ("get_version cached", f"{fig['get_cached_us']:.1f} µs", "target <= 10 µs"),
         ("get_latest cached", f"{fig['latest_cached_us']:.1f} µs", ""),
-        ("list_versions, 50 versions", f"{fig['list50_cached_ms']:.3f} ms",
-         f"uncached {fig['list50_uncached_ms']:.3f} ms (target <= 0.5 ms)"),
-        ("RSS after touching", f"{fig['rss_mb']:.0f} MB",
-         f"{int(fig['rss_touched_versions']):,} versions (target <= 150 MB at 1M)"),
+        (
+            "list_versions, 50 versions",
+            f"{fig['list50_cached_ms']:.3f} ms",
+            f"uncached {fig['list50_uncached_ms']:.3f} ms (target <= 0.5 ms)",
+        ),
+        (
+            "RSS after touching",
+            f"{fig['rss_mb']:.0f} MB",
+            f"{int(fig['rss_touched_versions']):,} versions (target <= 150 MB at 1M)",
+        ),
         ("1 writer process", f"{fig['writers_1_per_s']:,.0f} saves/s", ""),
-        ("8 writer processes", f"{fig['writers_8_per_s']:,.0f} saves/s",
-         f"{ratios['writers_8_x_1']:.2f}x one process (target >= 1.5x)"),
+        (
+            "8 writer processes",
+            f"{fig['writers_8_per_s']:,.0f} saves/s",
+            f"{ratios['writers_8_x_1']:.2f}x one process (target >= 1.5x)",
+        ),
     ]
     if "open_million_ms" in fig:
-        rows.append(("open 1M-version store", f"{fig['open_million_ms']:.3f} ms", "target <= 10 ms"))
-        rows.append(("RSS after touching 1M", f"{fig['rss_million_mb']:.0f} MB",
-                     f"{int(fig['rss_million_touched']):,} versions (target <= 150 MB)"))
+        rows.append(
+            ("open 1M-version store", f"{fig['open_million_ms']:.3f} ms", "target <= 10 ms")
+        )
+        rows.append(
+            (
+                "RSS after touching 1M",
+                f"{fig['rss_million_mb']:.0f} MB",
+                f"{int(fig['rss_million_touched']):,} versions (target <= 150 MB)",
+            )
+        )
     width = max(len(r[0]) for r in rows)
-    print(f"promptshelf filesystem benchmark — {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(
+        f"promptshelf filesystem benchmark: {os.cpu_count()} cores, Python {sys.version.split()[0]}"
+    )
     for name, value, note in rows:
         print(f"  {name:<{width}}  {value:>16}  {note}")
-    print(json.dumps({**{k: round(v, 3) for k, v in fig.items()},
-                      **{k: round(v, 3) for k, v in ratios.items()}}))
+    print(
+        json.dumps(
+            {
+                **{k: round(v, 3) for k, v in fig.items()},
+                **{k: round(v, 3) for k, v in ratios.items()},
+            }
+        )
+    )
 
 
 def main() -> int:

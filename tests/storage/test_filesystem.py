@@ -13,8 +13,10 @@ import pytest
 from promptshelf import (
     CorruptVersionError,
     FileSystemStorage,
+    InvalidPromptIdError,
     LockTimeoutError,
     PromptVersion,
+    VersionConflictError,
     VersionManager,
 )
 from promptshelf.errors import LoadError
@@ -325,3 +327,46 @@ def test_processes_creating_versions_of_one_prompt_get_distinct_numbers(tmp_path
     assert len(made) == len(set(made)) == 100
     on_disk = {p.name[:-5] for p in (tmp_path / "wf_001_llm_1").glob("*.json")}
     assert on_disk == set(made)
+
+
+def test_named_temp_fallback_when_unnamed_files_are_unavailable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fsio, "_unnamed_files", False)
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0", text="first"))
+    with pytest.raises(VersionConflictError):
+        store.save_version(make_version("a", "1.0.0", text="second"))
+    assert store.save_versions([make_version("a", "1.1.0"), make_version("b", "1.0.0")]) == 2
+    assert files_under(tmp_path) == {"a/1.0.0.json", "a/1.1.0.json", "b/1.0.0.json"}
+    assert store.get_version("a", "1.0.0").prompt.text == "first"  # type: ignore[union-attr]
+
+
+def test_bulk_save_validates_everything_before_writing(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    bad = make_version("a", "1.1.0").model_copy(update={"prompt_id": "../evil"})
+    with pytest.raises(InvalidPromptIdError):
+        store.save_versions([make_version("a", "1.0.0"), bad])
+    with pytest.raises(VersionConflictError):
+        store.save_versions([make_version("a", "1.0.0"), make_version("a", "1.0.0")])
+    assert files_under(tmp_path) == set()
+
+
+def test_bulk_save_conflict_midway_keeps_what_came_before(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("b", "1.0.0", text="original"))
+    batch = [make_version("a", "1.0.0"), make_version("b", "1.0.0"), make_version("c", "1.0.0")]
+    with pytest.raises(VersionConflictError) as caught:
+        store.save_versions(batch)
+    assert caught.value.context["prompt_id"] == "b"
+    assert files_under(tmp_path) == {"a/1.0.0.json", "b/1.0.0.json"}
+    assert store.get_version("b", "1.0.0").prompt.text == "original"  # type: ignore[union-attr]
+
+
+def test_bulk_save_spanning_many_rounds(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    batch = [make_version(f"p{i % 300}", f"1.{i // 300}.0") for i in range(900)]
+    assert store.save_versions(batch) == 900
+    stats = store.get_storage_stats()
+    assert (stats["total_prompts"], stats["total_versions"]) == (300, 900)
+    assert store.get_latest_version("p7").version == "1.2.0"  # type: ignore[union-attr]

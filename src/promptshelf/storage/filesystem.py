@@ -1,16 +1,18 @@
 """``FileSystemStorage``: one JSON file per version, in the original layout.
 
 A save is: lock the prompt directory (``flock`` on the directory itself, so
-no lock files clutter the layout), write a uniquely named temp file with
-``O_EXCL``, fsync it, ``link`` it to ``<version>.json`` (``link`` fails instead
-of overwriting, so a version is written once), unlink the temp file, fsync
-the directory. Nothing global is touched, so a save costs the same at any
-store size. Reads take no lock: a version file appears whole or not at all.
+no lock files clutter the layout), write the version into a file that has no
+name yet (Linux ``O_TMPFILE``; elsewhere a temp file created with ``O_EXCL``),
+fsync it, ``link`` it as ``<version>.json`` (``link`` fails instead of
+overwriting, so a version is written once), fsync the directory. Nothing
+global is touched, so a save costs the same at any store size. Reads take no
+lock: a version file appears whole or not at all.
 
-What a crash can leave: only temp files, which are never read as versions and
-are removed by the next writer or reader that holds the prompt's lock (a live
-writer holds it for its temp file's whole life, so none is ever taken from
-under it). A save that raised left the version absent or whole, never partial.
+What a crash can leave: with unnamed files, nothing; with temp files, only
+those, which are never read as versions and are removed by the next process
+that holds the prompt's lock (a live writer holds it for its temp file's whole
+life, so none is ever taken from under it). A save that raised left the
+version absent or whole, never partial.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -42,7 +43,6 @@ from ..models import PromptVersion
 from . import fsio
 from .base import MAX_VERSION_BYTES, VersionStorage, checked_version, encode_version
 from .fsindex import (
-    TEMP_PREFIX,
     IndexEntry,
     IndexSnapshot,
     Listing,
@@ -53,11 +53,12 @@ from .fsindex import (
     settled,
     stamp_of,
 )
+from .fsio import TEMP_PREFIX
 
 log = logging.getLogger(__name__)
 
-#: Prompts whose directories one ``save_versions`` round holds open and locked.
-BULK_ROUND_PROMPTS = 256
+#: Versions one ``save_versions`` round stages (each holds a file descriptor until published).
+BULK_ROUND_VERSIONS = 256
 
 #: File identity a cached version was read from: a re-created file differs.
 _Ident = tuple[int, int, int, int]
@@ -216,19 +217,16 @@ class FileSystemStorage(VersionStorage):
         self._listings.forget(prompt_id)
 
     def _publish(self, dir_fd: int, prompt_id: str, number: str, data: bytes) -> None:
-        final = f"{number}.json"
-        temp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{final}"
         context = {"prompt_id": prompt_id, "version": number, "path": self._prompt_dir(prompt_id)}
         try:
-            fsio.write_new(dir_fd, temp, data, self.durable)
+            staged = fsio.stage(dir_fd, data, self.durable)
             try:
-                fsio.link(dir_fd, temp, final)
+                fsio.publish(staged, f"{number}.json")
             finally:
-                fsio.unlink(dir_fd, temp)
+                fsio.discard(staged)
         except FileExistsError:
             raise VersionConflictError(prompt_id, number) from None
         except OSError as exc:
-            fsio.unlink(dir_fd, temp)
             raise AtomicWriteError(
                 f"atomic write of {prompt_id!r} {number!r} failed: {exc}",
                 context={**context, "errno": exc.errno},
@@ -248,8 +246,8 @@ class FileSystemStorage(VersionStorage):
 
         Every version is validated and serialized before anything is written,
         so a bad version, or the same version twice in the batch, raises and
-        writes nothing. Prompts are then handled in rounds of up to
-        ``BULK_ROUND_PROMPTS``: all temp files of a round are written, the
+        writes nothing. Versions are then handled in rounds of up to
+        ``BULK_ROUND_VERSIONS``: all temp files of a round are written, the
         filesystem is synced once, the files are linked into place (in batch
         order, prompt by prompt), and the filesystem is synced again.
 
@@ -270,15 +268,24 @@ class FileSystemStorage(VersionStorage):
             batch.setdefault(checked.prompt_id, []).append(
                 (checked.version, encode_version(checked))
             )
-        groups = list(batch.items())
         saved = 0
-        for start in range(0, len(groups), BULK_ROUND_PROMPTS):
-            saved += self._save_round(groups[start : start + BULK_ROUND_PROMPTS])
+        round_: list[tuple[str, list[tuple[str, bytes]]]] = []
+        size = 0
+        for prompt_id, items in batch.items():
+            for start in range(0, len(items), BULK_ROUND_VERSIONS):
+                chunk = items[start : start + BULK_ROUND_VERSIONS]
+                if size + len(chunk) > BULK_ROUND_VERSIONS:
+                    saved += self._save_round(round_)
+                    round_, size = [], 0
+                round_.append((prompt_id, chunk))
+                size += len(chunk)
+        if round_:
+            saved += self._save_round(round_)
         return saved
 
     def _save_round(self, groups: list[tuple[str, list[tuple[str, bytes]]]]) -> int:
         dir_fds: list[int] = []
-        temps: list[tuple[int, str, str, str]] = []  # (dir_fd, prompt_id, version, temp name)
+        staged: list[tuple[fsio.Staged, str, str]] = []  # (content, prompt_id, version)
         published = 0
         try:
             try:
@@ -287,20 +294,18 @@ class FileSystemStorage(VersionStorage):
                     assert dir_fd is not None  # create=True never yields None
                     dir_fds.append(dir_fd)
                     for number, data in items:
-                        temp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{number}.json"
-                        temps.append((dir_fd, prompt_id, number, temp))
-                        fsio.write_new(dir_fd, temp, data, durable=False)
+                        staged.append((fsio.stage(dir_fd, data, durable=False), prompt_id, number))
                 if self.durable:
                     fsio.sync_filesystem(dir_fds[0])
-                for dir_fd, prompt_id, number, temp in temps:
+                for content, prompt_id, number in staged:
                     try:
-                        fsio.link(dir_fd, temp, f"{number}.json")
+                        fsio.publish(content, f"{number}.json")
                     except FileExistsError:
                         raise VersionConflictError(prompt_id, number) from None
                     published += 1
             finally:
-                for dir_fd, _, _, temp in temps:
-                    fsio.unlink(dir_fd, temp)
+                for content, _, _ in staged:
+                    fsio.discard(content)
                 if self.durable and published:
                     fsio.sync_filesystem(dir_fds[0])
         except (VersionConflictError, LockTimeoutError):

@@ -32,9 +32,9 @@ from .. import semver
 from ..errors import ValidationError
 from ..ids import validate_prompt_id
 from . import fsio
+from .fsio import TEMP_PREFIX
 
 RACY_NS = 50_000_000
-TEMP_PREFIX = ".tmp-"
 INDEX_FILE = ".index.json"
 INDEX_FORMAT_VERSION = "1.0.0"
 

@@ -12,8 +12,10 @@ import ctypes
 import errno
 import fcntl
 import os
+import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 #: Flags for every file we open: never follow a planted symlink, never leak fds.
@@ -44,14 +46,78 @@ def write_new(dir_fd: int, name: str, data: bytes, durable: bool) -> None:
     """Create ``name`` exclusively in ``dir_fd`` and write ``data`` (fsynced when durable)."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, FILE_MODE, dir_fd=dir_fd)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
-        if durable:
-            os.fsync(fd)
+        _write_all(fd, data, durable)
     finally:
         os.close(fd)
+
+
+@dataclass
+class Staged:
+    """File content written but not yet visible under its final name.
+
+    Linux gives it no name at all (``O_TMPFILE``): a crash before
+    :func:`publish` leaves nothing behind. Elsewhere it is a temp file whose
+    name starts with ``TEMP_PREFIX``, never read as a version.
+    """
+
+    dir_fd: int
+    fd: int | None = None
+    temp: str | None = None
+
+
+TEMP_PREFIX = ".tmp-"
+_unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+
+
+def stage(dir_fd: int, data: bytes, durable: bool) -> Staged:
+    """Write ``data`` to a new file in ``dir_fd`` that no reader can see yet."""
+    global _unnamed_files
+    if _unnamed_files:
+        try:
+            fd = os.open(".", os.O_TMPFILE | os.O_WRONLY | _NOFOLLOW, FILE_MODE, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                raise
+            _unnamed_files = False  # this filesystem cannot: use named temp files
+        else:
+            staged = Staged(dir_fd, fd=fd)
+            try:
+                _write_all(fd, data, durable)
+            except BaseException:
+                discard(staged)
+                raise
+            return staged
+    temp = f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+    write_new(dir_fd, temp, data, durable)
+    return Staged(dir_fd, temp=temp)
+
+
+def publish(staged: Staged, name: str) -> None:
+    """Give staged content its final name; ``FileExistsError`` rather than overwrite."""
+    if staged.fd is not None:
+        os.link(f"/proc/self/fd/{staged.fd}", name, dst_dir_fd=staged.dir_fd, follow_symlinks=True)
+    else:
+        assert staged.temp is not None  # a Staged has either an fd or a temp name
+        link(staged.dir_fd, staged.temp, name)
+
+
+def discard(staged: Staged) -> None:
+    """Release staged content: close the unnamed file, or remove the temp name."""
+    if staged.fd is not None:
+        os.close(staged.fd)
+        staged.fd = None
+    elif staged.temp is not None:
+        unlink(staged.dir_fd, staged.temp)
+        staged.temp = None
+
+
+def _write_all(fd: int, data: bytes, durable: bool) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+    if durable:
+        os.fsync(fd)
 
 
 def link(dir_fd: int, src: str, dst: str) -> None:
