@@ -69,5 +69,16 @@ def validate_name(value: object, kind: str = "prompt id") -> str:
     return value
 
 
+#: Ids already found valid; checked first because validation sits on every read path.
+_known_valid: set[str] = set()
+_KNOWN_VALID_MAX = 65536
+
+
 def validate_prompt_id(prompt_id: object) -> str:
-    return validate_name(prompt_id, "prompt id")
+    if type(prompt_id) is str and prompt_id in _known_valid:
+        return prompt_id
+    valid = validate_name(prompt_id, "prompt id")
+    if len(_known_valid) >= _KNOWN_VALID_MAX:
+        _known_valid.clear()
+    _known_valid.add(valid)
+    return valid

@@ -8,6 +8,7 @@ for the same reason (``"01.0.0"`` would shadow ``"1.0.0"``).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import cast
 
@@ -30,29 +31,29 @@ def parse(version: object) -> VersionKey:
             f"version must be a string, got {type(version).__name__}",
             context={"version": repr(version)[:80]},
         )
-    match = _VERSION_RE.fullmatch(version)
-    if match is None:
+    key = _parse_cached(version)
+    if key is None:
         raise InvalidVersionError(
             f"invalid version {version[:40]!r}: expected X.Y.Z with non-negative "
-            "ASCII integers and no leading zeros",
+            f"ASCII integers (each at most {MAX_COMPONENT}) and no leading zeros",
             context={"version": version[:80]},
-        )
-    key = (int(match[1]), int(match[2]), int(match[3]))
-    if max(key) > MAX_COMPONENT:
-        raise InvalidVersionError(
-            f"invalid version {version!r}: components must be <= {MAX_COMPONENT}",
-            context={"version": version},
         )
     return key
 
 
-def try_parse(version: str) -> VersionKey | None:
-    """Like :func:`parse` but returns None instead of raising (for directory scans)."""
+@functools.lru_cache(maxsize=65536)
+def _parse_cached(version: str) -> VersionKey | None:
+    # Parsing sits on every read path (and in the model's validator): memoize it.
     match = _VERSION_RE.fullmatch(version)
     if match is None:
         return None
     key = (int(match[1]), int(match[2]), int(match[3]))
     return key if max(key) <= MAX_COMPONENT else None
+
+
+def try_parse(version: str) -> VersionKey | None:
+    """Like :func:`parse` but returns None instead of raising (for directory scans)."""
+    return _parse_cached(version)
 
 
 def validate(version: object) -> str:

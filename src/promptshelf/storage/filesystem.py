@@ -58,7 +58,7 @@ from .fsio import TEMP_PREFIX
 log = logging.getLogger(__name__)
 
 #: Versions one ``save_versions`` round stages (each holds a file descriptor until published).
-BULK_ROUND_VERSIONS = 256
+BULK_ROUND_VERSIONS = 512
 
 #: File identity a cached version was read from: a re-created file differs.
 _Ident = tuple[int, int, int, int]
@@ -159,8 +159,12 @@ class FileSystemStorage(VersionStorage):
 
     # -- writing -------------------------------------------------------------
 
-    def _open_prompt_dir(self, prompt_id: str, create: bool) -> int | None:
-        """An fd of the prompt directory, creating it (durably) when asked."""
+    def _open_prompt_dir(self, prompt_id: str, create: bool, sync_new: bool = True) -> int | None:
+        """An fd of the prompt directory, creating it when asked.
+
+        A new directory's entry is fsynced in its parent unless ``sync_new`` is
+        False (a caller that syncs the whole filesystem afterwards).
+        """
         path = self._prompt_dir(prompt_id)
         try:
             return fsio.open_dir(path)
@@ -169,21 +173,21 @@ class FileSystemStorage(VersionStorage):
                 return None
         parent = self._shard_dir(prompt_id) if self.enable_sharding else self._root
         if self.enable_sharding and not os.path.isdir(parent):
-            self._make_dir(parent, self._root)
-        self._make_dir(path, parent)
+            self._make_dir(parent, self._root, sync_new)
+        self._make_dir(path, parent, sync_new)
         return fsio.open_dir(path)
 
-    def _make_dir(self, path: str, parent: str) -> None:
+    def _make_dir(self, path: str, parent: str, sync: bool) -> None:
         parent_fd = fsio.open_dir(parent)
         try:
-            fsio.make_dir(path, parent_fd, self.durable)
+            fsio.make_dir(path, parent_fd, self.durable and sync)
         finally:
             fsio.close(parent_fd)
 
-    def _locked_prompt_dir(self, prompt_id: str, create: bool) -> int | None:
+    def _locked_prompt_dir(self, prompt_id: str, create: bool, sync_new: bool = True) -> int | None:
         """Open and lock the prompt directory; retries if ``clear_all`` removed it meanwhile."""
         for _ in range(8):
-            dir_fd = self._open_prompt_dir(prompt_id, create)
+            dir_fd = self._open_prompt_dir(prompt_id, create, sync_new)
             if dir_fd is None:
                 return None
             if not fsio.lock(dir_fd, self.lock_timeout):
@@ -290,7 +294,8 @@ class FileSystemStorage(VersionStorage):
         try:
             try:
                 for prompt_id, items in groups:
-                    dir_fd = self._locked_prompt_dir(prompt_id, create=True)
+                    # new directories become durable with the round's final sync
+                    dir_fd = self._locked_prompt_dir(prompt_id, create=True, sync_new=False)
                     assert dir_fd is not None  # create=True never yields None
                     dir_fds.append(dir_fd)
                     for number, data in items:
@@ -306,7 +311,7 @@ class FileSystemStorage(VersionStorage):
             finally:
                 for content, _, _ in staged:
                     fsio.discard(content)
-                if self.durable and published:
+                if self.durable and dir_fds:
                     fsio.sync_filesystem(dir_fds[0])
         except (VersionConflictError, LockTimeoutError):
             raise
@@ -376,19 +381,28 @@ class FileSystemStorage(VersionStorage):
         return stamp_of(st) if settled(st, observed_at) else None
 
     def _list(self, prompt_id: str) -> list[PromptVersion]:
-        # While the directory's stamp is unchanged no file in it was replaced, so
-        # cached versions read under that same stamp need no per-file stat.
         listing = self._listing(prompt_id)
-        found = []
-        for number in listing.versions:
-            cached = self._cache.get((prompt_id, number)) if self.use_cache else None
-            if cached is not None and listing.trusted and cached.dir_stamp == listing.stamp:
-                found.append(PromptVersion.model_validate_json(cached.data))
-                continue
-            loaded = self._load(prompt_id, number, cached)
-            if loaded is not None:
-                found.append(loaded)
-        return found
+        found = (self._get_listed(prompt_id, number, listing) for number in listing.versions)
+        return [v for v in found if v is not None]
+
+    def _get_latest(self, prompt_id: str) -> PromptVersion | None:
+        listing = self._listing(prompt_id)
+        for number in reversed(listing.versions):  # newest first; skip one deleted meanwhile
+            found = self._get_listed(prompt_id, number, listing)
+            if found is not None:
+                return found
+        return None
+
+    def _get_listed(self, prompt_id: str, number: str, listing: Listing) -> PromptVersion | None:
+        """Load a version named by ``listing``, which was taken a moment ago.
+
+        While the directory's stamp is unchanged no file in it was replaced, so
+        a cached version read under that same stamp needs no per-file stat.
+        """
+        cached = self._cache.get((prompt_id, number)) if self.use_cache else None
+        if cached is not None and listing.trusted and cached.dir_stamp == listing.stamp:
+            return PromptVersion.model_validate_json(cached.data)
+        return self._load(prompt_id, number, cached)
 
     def _listing(self, prompt_id: str) -> Listing:
         listing, temps = self._listings.listing(prompt_id, self._prompt_dir(prompt_id))
