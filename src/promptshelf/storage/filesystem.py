@@ -521,7 +521,7 @@ class FileSystemStorage(VersionStorage):
         entries, cleaned = self._scan(use_snapshot=False)
         return {
             "total_prompts": len(entries),
-            "total_versions": sum(len(e.versions) for e in entries.values()),
+            "total_versions": sum(e.count for e in entries.values()),
             "temp_files_removed": cleaned,
         }
 
@@ -532,7 +532,7 @@ class FileSystemStorage(VersionStorage):
             "backend": self.backend_name,
             "storage_dir": self._root,
             "total_prompts": len(entries),
-            "total_versions": sum(len(e.versions) for e in entries.values()),
+            "total_versions": sum(e.count for e in entries.values()),
             "total_size_bytes": sum(e.size_bytes for e in entries.values()),
             "total_size_mb": round(sum(e.size_bytes for e in entries.values()) / 1_048_576, 3),
             "cache_stats": self._cache.stats(),

@@ -125,42 +125,74 @@ class ListingCache:
             self._listings.clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class IndexEntry:
-    versions: list[str]
+    """One prompt in the snapshot, kept compact: a 1,000,000-version store has 100,000 of these."""
+
+    latest: str
+    count: int
+    versions_json: str  # the JSON array of version strings, kept as text
     size_bytes: int
     stamp: Stamp | None
-    created_at: str
-    updated_at: str
+    created_ns: int
+    updated_ns: int
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "latest_version": self.versions[-1] if self.versions else None,
-            "version_count": len(self.versions),
-            "versions": self.versions,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
-            "size_bytes": self.size_bytes,
-            "dir_stamp": list(self.stamp) if self.stamp else None,
-        }
+    @classmethod
+    def of(
+        cls,
+        versions: list[str],
+        size_bytes: int,
+        stamp: Stamp | None,
+        created_ns: int,
+        updated_ns: int,
+    ) -> IndexEntry:
+        return cls(
+            versions[-1],
+            len(versions),
+            json.dumps(versions),
+            size_bytes,
+            stamp,
+            created_ns,
+            updated_ns,
+        )
+
+    def to_line(self, prompt_id: str) -> str:
+        """``"<prompt_id>": {...}`` on one line, in the original index's entry format."""
+        stamp = json.dumps(list(self.stamp)) if self.stamp else "null"
+        return (
+            f'{json.dumps(prompt_id, ensure_ascii=False)}: {{"latest_version": '
+            f'{json.dumps(self.latest)}, "version_count": {self.count}, "versions": '
+            f'{self.versions_json}, "created_at": "{_iso(self.created_ns)}", '
+            f'"updated_at": "{_iso(self.updated_ns)}", "size_bytes": {self.size_bytes}, '
+            f'"dir_stamp": {stamp}}}'
+        )
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> IndexEntry:
-        stamp = raw.get("dir_stamp")
         versions = raw["versions"]
-        if not isinstance(versions, list) or not all(isinstance(v, str) for v in versions):
-            raise ValueError("versions must be a list of strings")
-        return cls(
-            versions=versions,
-            size_bytes=int(raw.get("size_bytes", 0)),
-            stamp=(int(stamp[0]), int(stamp[1]), int(stamp[2])) if stamp else None,
-            created_at=str(raw.get("created_at", "")),
-            updated_at=str(raw.get("updated_at", "")),
+        if not isinstance(versions, list) or not versions:
+            raise ValueError("versions must be a non-empty list")
+        if not all(isinstance(v, str) and semver.try_parse(v) for v in versions):
+            raise ValueError("versions must be version strings")
+        stamp = raw.get("dir_stamp")
+        return cls.of(
+            versions,
+            int(raw.get("size_bytes", 0)),
+            (int(stamp[0]), int(stamp[1]), int(stamp[2])) if stamp else None,
+            _ns(raw.get("created_at")),
+            _ns(raw.get("updated_at")),
         )
 
 
 def _iso(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9).isoformat()
+
+
+def _ns(value: object) -> int:
+    try:
+        return int(datetime.fromisoformat(str(value)).timestamp() * 1e9)
+    except ValueError:
+        return 0
 
 
 def scan_prompt_dir(path: str, previous: IndexEntry | None) -> tuple[IndexEntry | None, list[str]]:
@@ -189,20 +221,22 @@ def scan_prompt_dir(path: str, previous: IndexEntry | None) -> tuple[IndexEntry 
     versions, temps = parse_listing(names)
     if not versions:
         return None, temps
-    return (
-        IndexEntry(
-            versions=versions,
-            size_bytes=total,
-            stamp=stamp if settled(st, observed_at) else None,
-            created_at=previous.created_at if previous else _iso(st.st_ctime_ns),
-            updated_at=_iso(st.st_mtime_ns),
-        ),
-        temps,
-    )
+    created = previous.created_ns if previous else st.st_ctime_ns
+    trusted = stamp if settled(st, observed_at) else None
+    return IndexEntry.of(versions, total, trusted, created, st.st_mtime_ns), temps
+
+
+#: Largest ``.index.json`` in another layout (the original's pretty print) we parse whole.
+MAX_FOREIGN_INDEX_BYTES = 64 * 1024 * 1024
 
 
 class IndexSnapshot:
-    """``.index.json``: a cache of the directory scan, never trusted over the files."""
+    """``.index.json``: a cache of the directory scan, never trusted over the files.
+
+    Written in the original design's format, one prompt per line, so that it
+    can be read back one line at a time: a 1,000,000-version index is never
+    held in memory as one parsed document.
+    """
 
     def __init__(self, root: str) -> None:
         self.path = os.path.join(root, INDEX_FILE)
@@ -211,7 +245,12 @@ class IndexSnapshot:
         """Entries of a readable snapshot; empty when missing or corrupt (then rebuilt)."""
         try:
             with open(self.path, "rb") as handle:
-                raw = json.loads(handle.read())
+                header = handle.readline()
+                if header.startswith(b'{"version"') and header.rstrip().endswith(b'"index": {'):
+                    return self._load_lines(handle)
+                if os.fstat(handle.fileno()).st_size > MAX_FOREIGN_INDEX_BYTES:
+                    return {}
+                raw = json.loads(header + handle.read())
             return {pid: IndexEntry.from_json(entry) for pid, entry in raw["index"].items()}
         except (
             OSError,
@@ -224,26 +263,48 @@ class IndexSnapshot:
         ):
             return {}
 
+    @staticmethod
+    def _load_lines(handle: Any) -> dict[str, IndexEntry]:
+        entries: dict[str, IndexEntry] = {}
+        for line in handle:
+            line = line.rstrip(b"\n").rstrip(b",")
+            if line == b"}}":
+                return entries
+            for prompt_id, raw in json.loads(b"{" + line + b"}").items():
+                entries[prompt_id] = IndexEntry.from_json(raw)
+        raise ValueError("index snapshot is truncated")
+
     def write(self, entries: dict[str, IndexEntry], layout: dict[str, Any]) -> None:
         """Replace the snapshot atomically; concurrent writers each leave a whole file."""
-        document = {
-            "version": INDEX_FORMAT_VERSION,
-            "last_updated": datetime.now().isoformat(),
-            "total_prompts": len(entries),
-            "total_versions": sum(len(e.versions) for e in entries.values()),
-            "layout": layout,
-            "index": {pid: entries[pid].to_json() for pid in sorted(entries)},
-        }
-        data = json.dumps(document, indent=2, ensure_ascii=False).encode("utf-8")
+        header = (
+            json.dumps(
+                {
+                    "version": INDEX_FORMAT_VERSION,
+                    "last_updated": datetime.now().isoformat(),
+                    "total_prompts": len(entries),
+                    "total_versions": sum(e.count for e in entries.values()),
+                    "layout": layout,
+                }
+            )[:-1]
+            + ', "index": {\n'
+        )
+
+        def chunks() -> Iterator[bytes]:
+            lines = [entries[pid].to_line(pid) for pid in sorted(entries)]
+            for start in range(0, len(lines), 4096):
+                part = ",\n".join(lines[start : start + 4096])
+                more = ",\n" if start + 4096 < len(lines) else "\n"
+                yield (part + more).encode("utf-8")
+
         root = os.path.dirname(self.path)
-        tmp = os.path.join(root, f"{TEMP_PREFIX}index-{os.getpid()}-{time.time_ns()}.json")
+        tmp = f"{TEMP_PREFIX}index-{os.getpid()}-{time.time_ns()}.json"
         dir_fd = fsio.open_dir(root)
         try:
-            fsio.write_new(dir_fd, os.path.basename(tmp), data, durable=True)
-            fsio.replace(dir_fd, os.path.basename(tmp), INDEX_FILE)
+            fsio.write_new(dir_fd, tmp, [header.encode(), *chunks(), b"}}\n"], durable=True)
+            fsio.replace(dir_fd, tmp, INDEX_FILE)
             fsio.fsync(dir_fd)
         except BaseException:
-            fsio.unlink(dir_fd, os.path.basename(tmp))
+            fsio.unlink(dir_fd, tmp)
             raise
         finally:
             fsio.close(dir_fd)

@@ -14,7 +14,7 @@ import fcntl
 import os
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
 
@@ -42,11 +42,14 @@ def make_dir(path: str, parent_fd: int | None, durable: bool) -> bool:
     return True
 
 
-def write_new(dir_fd: int, name: str, data: bytes, durable: bool) -> None:
+def write_new(dir_fd: int, name: str, data: bytes | Iterable[bytes], durable: bool) -> None:
     """Create ``name`` exclusively in ``dir_fd`` and write ``data`` (fsynced when durable)."""
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, FILE_MODE, dir_fd=dir_fd)
     try:
-        _write_all(fd, data, durable)
+        for chunk in [data] if isinstance(data, bytes) else data:
+            _write_all(fd, chunk, durable=False)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
