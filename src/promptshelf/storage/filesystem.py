@@ -22,6 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ log = logging.getLogger(__name__)
 
 #: Versions one ``save_versions`` round stages (each holds a file descriptor until published).
 BULK_ROUND_VERSIONS = 512
+#: Threads that write a round's files at once (the GIL is released in the system calls).
+BULK_STAGING_THREADS = 4
 
 #: File identity a cached version was read from: a re-created file differs.
 _Ident = tuple[int, int, int, int]
@@ -275,21 +278,26 @@ class FileSystemStorage(VersionStorage):
         saved = 0
         round_: list[tuple[str, list[tuple[str, bytes]]]] = []
         size = 0
-        for prompt_id, items in batch.items():
-            for start in range(0, len(items), BULK_ROUND_VERSIONS):
-                chunk = items[start : start + BULK_ROUND_VERSIONS]
-                if size + len(chunk) > BULK_ROUND_VERSIONS:
-                    saved += self._save_round(round_)
-                    round_, size = [], 0
-                round_.append((prompt_id, chunk))
-                size += len(chunk)
-        if round_:
-            saved += self._save_round(round_)
+        # Staging is system calls that release the GIL: a few threads overlap them.
+        with ThreadPoolExecutor(BULK_STAGING_THREADS, "promptshelf-stage") as pool:
+            for prompt_id, items in batch.items():
+                for start in range(0, len(items), BULK_ROUND_VERSIONS):
+                    chunk = items[start : start + BULK_ROUND_VERSIONS]
+                    if size + len(chunk) > BULK_ROUND_VERSIONS:
+                        saved += self._save_round(round_, pool)
+                        round_, size = [], 0
+                    round_.append((prompt_id, chunk))
+                    size += len(chunk)
+            if round_:
+                saved += self._save_round(round_, pool)
         return saved
 
-    def _save_round(self, groups: list[tuple[str, list[tuple[str, bytes]]]]) -> int:
+    def _save_round(
+        self, groups: list[tuple[str, list[tuple[str, bytes]]]], pool: ThreadPoolExecutor
+    ) -> int:
         dir_fds: list[int] = []
-        staged: list[tuple[fsio.Staged, str, str]] = []  # (content, prompt_id, version)
+        work: list[tuple[Future[fsio.Staged], str, str]] = []  # (content, prompt_id, version)
+        staged: list[tuple[fsio.Staged, str, str]] = []
         published = 0
         try:
             try:
@@ -299,7 +307,11 @@ class FileSystemStorage(VersionStorage):
                     assert dir_fd is not None  # create=True never yields None
                     dir_fds.append(dir_fd)
                     for number, data in items:
-                        staged.append((fsio.stage(dir_fd, data, durable=False), prompt_id, number))
+                        work.append(
+                            (pool.submit(fsio.stage, dir_fd, data, False), prompt_id, number)
+                        )
+                for future, prompt_id, number in work:
+                    staged.append((future.result(), prompt_id, number))
                 if self.durable:
                     fsio.sync_filesystem(dir_fds[0])
                 for content, prompt_id, number in staged:
@@ -309,6 +321,9 @@ class FileSystemStorage(VersionStorage):
                         raise VersionConflictError(prompt_id, number) from None
                     published += 1
             finally:
+                for future, _, _ in work[len(staged) :]:  # staged, but not collected: a peer failed
+                    if future.exception() is None:
+                        fsio.discard(future.result())
                 for content, _, _ in staged:
                     fsio.discard(content)
                 if self.durable and dir_fds:
