@@ -87,6 +87,12 @@ def settle() -> None:
     time.sleep(RACY_NS / 1e9 * 2)
 
 
+def quiesce() -> None:
+    """Flush what earlier workloads left dirty, so it is not billed to the next one."""
+    os.sync()
+    time.sleep(0.5)
+
+
 # -- floors ---------------------------------------------------------------------------
 
 
@@ -289,6 +295,7 @@ def run(base: Path, prompts: int, full: bool) -> dict[str, float]:
     fig["build_large_s"] = build_store(large, prompts, 1)
     fig["large_prompts"] = prompts
 
+    quiesce()
     floors, s_small, s_large = [], [], []
     for r in range(3):  # interleaved, so drift on a shared machine hits all three alike
         floors.append(write_floor(base / f"floor{r}", data, 200))
@@ -297,7 +304,9 @@ def run(base: Path, prompts: int, full: bool) -> dict[str, float]:
     fig["write_floor_us"] = statistics.median(floors) * 1e6
     fig["save_100_prompts_us"] = statistics.median(s_small) * 1e6
     fig["save_large_us"] = statistics.median(s_large) * 1e6
+    quiesce()
     fig["nondurable_saves_per_s"] = nondurable_saves_per_s(small, 100, 2000)
+    quiesce()
     fig["bulk_durable_versions_per_s"] = bulk_durable_per_s(base / "bulk", 2000, 10)
     fig["open_large_ms"] = open_ms(large)
 
@@ -305,6 +314,7 @@ def run(base: Path, prompts: int, full: bool) -> dict[str, float]:
     fig["read_floor_us"] = read_floor(paths) * 1e6
     fig.update(reads(large, prompts))
     fig.update(list_fifty(base))
+    quiesce()
     fig["writers_1_per_s"] = writers_per_s(base / "w1", 1, 400)
     fig["writers_8_per_s"] = writers_per_s(base / "w8", 8, 200)
     touched, rss = rss_after_touching(large)

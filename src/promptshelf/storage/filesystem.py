@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -296,8 +296,8 @@ class FileSystemStorage(VersionStorage):
         self, groups: list[tuple[str, list[tuple[str, bytes]]]], pool: ThreadPoolExecutor
     ) -> int:
         dir_fds: list[int] = []
-        work: list[tuple[Future[fsio.Staged], str, str]] = []  # (content, prompt_id, version)
-        staged: list[tuple[fsio.Staged, str, str]] = []
+        jobs: list[tuple[int, bytes, str, str]] = []  # (dir_fd, data, prompt_id, version)
+        staged: list[fsio.Staged] = []
         published = 0
         try:
             try:
@@ -306,25 +306,18 @@ class FileSystemStorage(VersionStorage):
                     dir_fd = self._locked_prompt_dir(prompt_id, create=True, sync_new=False)
                     assert dir_fd is not None  # create=True never yields None
                     dir_fds.append(dir_fd)
-                    for number, data in items:
-                        work.append(
-                            (pool.submit(fsio.stage, dir_fd, data, False), prompt_id, number)
-                        )
-                for future, prompt_id, number in work:
-                    staged.append((future.result(), prompt_id, number))
+                    jobs.extend((dir_fd, data, prompt_id, number) for number, data in items)
+                staged = _stage_in_parallel(pool, [(fd, data) for fd, data, _, _ in jobs])
                 if self.durable:
                     fsio.sync_filesystem(dir_fds[0])
-                for content, prompt_id, number in staged:
+                for content, (_, _, prompt_id, number) in zip(staged, jobs, strict=True):
                     try:
                         fsio.publish(content, f"{number}.json")
                     except FileExistsError:
                         raise VersionConflictError(prompt_id, number) from None
                     published += 1
             finally:
-                for future, _, _ in work[len(staged) :]:  # staged, but not collected: a peer failed
-                    if future.exception() is None:
-                        fsio.discard(future.result())
-                for content, _, _ in staged:
+                for content in staged:
                     fsio.discard(content)
                 if self.durable and dir_fds:
                     fsio.sync_filesystem(dir_fds[0])
@@ -566,3 +559,35 @@ class FileSystemStorage(VersionStorage):
 
     def __repr__(self) -> str:
         return f"FileSystemStorage({self._root!r}, sharding={self.enable_sharding})"
+
+
+def _stage_all(jobs: list[tuple[int, bytes]]) -> list[fsio.Staged]:
+    done: list[fsio.Staged] = []
+    try:
+        for dir_fd, data in jobs:
+            done.append(fsio.stage(dir_fd, data, False))
+    except BaseException:
+        for content in done:
+            fsio.discard(content)
+        raise
+    return done
+
+
+def _stage_in_parallel(
+    pool: ThreadPoolExecutor, jobs: list[tuple[int, bytes]]
+) -> list[fsio.Staged]:
+    """Stage ``jobs`` in order, in contiguous slices on the pool; all or none stay staged."""
+    size = -(-len(jobs) // BULK_STAGING_THREADS) or 1
+    futures = [pool.submit(_stage_all, jobs[i : i + size]) for i in range(0, len(jobs), size)]
+    staged: list[fsio.Staged] = []
+    failure: BaseException | None = None
+    for future in futures:
+        try:
+            staged.extend(future.result())
+        except BaseException as exc:
+            failure = failure or exc
+    if failure is not None:
+        for content in staged:
+            fsio.discard(content)
+        raise failure
+    return staged
