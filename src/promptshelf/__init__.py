@@ -21,6 +21,7 @@ from .errors import (
     VersionNotFoundError,
 )
 from .manager import VersionManager
+from .migrate import MigrationReport, migrate
 from .models import (
     IssueSeverity,
     IssueType,
@@ -33,7 +34,15 @@ from .models import (
     PromptVersion,
     SuggestionType,
 )
-from .storage import FileSystemStorage, InMemoryStorage, VersionStorage
+from .storage import (
+    FileSystemStorage,
+    InMemoryStorage,
+    PostgresStorage,
+    SQLiteStorage,
+    VersionStorage,
+    load_config,
+    open_storage,
+)
 
 __version__ = "0.1.0"
 
@@ -47,14 +56,17 @@ __all__ = [
     "IssueSeverity",
     "IssueType",
     "LockTimeoutError",
+    "MigrationReport",
     "OptimizationResult",
     "OptimizationStrategy",
     "OptimizerError",
+    "PostgresStorage",
     "Prompt",
     "PromptAnalysis",
     "PromptIssue",
     "PromptSuggestion",
     "PromptVersion",
+    "SQLiteStorage",
     "StorageError",
     "SuggestionType",
     "ValidationError",
@@ -64,4 +76,7 @@ __all__ = [
     "VersionNotFoundError",
     "VersionStorage",
     "__version__",
+    "load_config",
+    "migrate",
+    "open_storage",
 ]

@@ -112,6 +112,24 @@ class LockTimeoutError(StorageError, TimeoutError):
     default_code = "FS-LOCK-001"
 
 
+class CorruptStoreError(LoadError):
+    """The store itself (a database file, its schema) is damaged or not a store."""
+
+    default_code = "STORE-CORRUPT-001"
+
+
+class DatabaseError(StorageError):
+    """A database backend failed in a way no narrower error describes."""
+
+    default_code = "DB-001"
+
+
+class ConnectionLostError(DatabaseError, ConnectionError):
+    """The database connection dropped mid-operation; the next call reconnects."""
+
+    default_code = "DB-CONN-001"
+
+
 class ConfigurationError(OptimizerError, ValueError):
     default_code = "PS-CONFIG-001"
 
@@ -119,7 +137,10 @@ class ConfigurationError(OptimizerError, ValueError):
 __all__ = [
     "AtomicWriteError",
     "ConfigurationError",
+    "ConnectionLostError",
+    "CorruptStoreError",
     "CorruptVersionError",
+    "DatabaseError",
     "DeleteError",
     "InvalidPromptIdError",
     "InvalidVersionError",

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
 
 from .. import semver
-from ..errors import PayloadTooLargeError, StorageError, ValidationError
+from ..errors import CorruptVersionError, PayloadTooLargeError, StorageError, ValidationError
 from ..ids import validate_prompt_id
 from ..models import PromptVersion
 
@@ -188,3 +189,32 @@ def encode_version(version: PromptVersion) -> bytes:
             },
         )
     return data
+
+
+def decode_version(
+    data: bytes | str | dict[str, Any], prompt_id: str, version: str, where: str
+) -> PromptVersion:
+    """Parse a stored payload, naming where it came from in any error; never returns wrong data."""
+    try:
+        if isinstance(data, dict):
+            loaded = PromptVersion.model_validate(data)
+        else:
+            loaded = PromptVersion.model_validate_json(data)
+    except PydanticValidationError as exc:
+        kinds = {err["type"] for err in exc.errors()}
+        reason = "corrupted JSON" if "json_invalid" in kinds else "invalid version data"
+        raise CorruptVersionError(
+            f"{reason} in {where}: {exc.errors()[0]['msg']}",
+            context={"prompt_id": prompt_id, "version": version, "path": where, "reason": reason},
+        ) from None
+    if loaded.prompt_id != prompt_id or loaded.version != version:
+        raise CorruptVersionError(
+            f"{where} holds {loaded.prompt_id!r} {loaded.version!r}, not what its name says",
+            context={
+                "prompt_id": prompt_id,
+                "version": version,
+                "path": where,
+                "reason": "misnamed",
+            },
+        )
+    return loaded

@@ -27,8 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError as PydanticValidationError
-
 from ..cache import LRUCache
 from ..errors import (
     AtomicWriteError,
@@ -42,7 +40,13 @@ from ..errors import (
 )
 from ..models import PromptVersion
 from . import fsio
-from .base import MAX_VERSION_BYTES, VersionStorage, checked_version, encode_version
+from .base import (
+    MAX_VERSION_BYTES,
+    VersionStorage,
+    checked_version,
+    decode_version,
+    encode_version,
+)
 from .fsindex import (
     IndexEntry,
     IndexSnapshot,
@@ -78,30 +82,6 @@ class _Cached:
     ident: _Ident
     dir_stamp: Stamp | None
     data: bytes
-
-
-def decode_version(data: bytes, prompt_id: str, version: str, where: str) -> PromptVersion:
-    """Parse stored bytes, naming the file in any error; never returns wrong data."""
-    try:
-        loaded = PromptVersion.model_validate_json(data)
-    except PydanticValidationError as exc:
-        kinds = {err["type"] for err in exc.errors()}
-        reason = "corrupted JSON" if "json_invalid" in kinds else "invalid version data"
-        raise CorruptVersionError(
-            f"{reason} in {where}: {exc.errors()[0]['msg']}",
-            context={"prompt_id": prompt_id, "version": version, "path": where, "reason": reason},
-        ) from None
-    if loaded.prompt_id != prompt_id or loaded.version != version:
-        raise CorruptVersionError(
-            f"{where} holds {loaded.prompt_id!r} {loaded.version!r}, not what its name says",
-            context={
-                "prompt_id": prompt_id,
-                "version": version,
-                "path": where,
-                "reason": "misnamed",
-            },
-        )
-    return loaded
 
 
 class FileSystemStorage(VersionStorage):

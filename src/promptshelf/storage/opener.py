@@ -1,0 +1,228 @@
+"""``open_storage``: one way to open any store, from a URL, a config mapping or a YAML file.
+
+Targets::
+
+    memory://
+    file:///abs/path   file:relative/path   ./plain/path           -> FileSystemStorage
+    sqlite:///relative.db   sqlite:////abs/path.db   store.db      -> SQLiteStorage
+    postgresql://user@host:5432/db?schema=shelf                     -> PostgresStorage
+    config.yaml (the original design's ``optimizer.storage`` block)
+
+Options go in the query string (``file:///data?enable_sharding=true``) or as
+keyword arguments. With no target, ``$PROMPTSHELF_URL`` is used, else the
+embedded store ``./promptshelf-data``. Backends are imported only when used,
+so a missing optional driver is reported with what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from ..errors import ConfigurationError
+from .base import VersionStorage
+
+ENV_VAR = "PROMPTSHELF_URL"
+DEFAULT_TARGET = "./promptshelf-data"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Backend:
+    module: str
+    cls: str
+    options: dict[str, Callable[[Any], Any]]
+    install: str | None = None
+
+
+BACKENDS: dict[str, Backend] = {
+    "memory": Backend("promptshelf.storage.memory", "InMemoryStorage", {}),
+    "filesystem": Backend(
+        "promptshelf.storage.filesystem",
+        "FileSystemStorage",
+        {
+            "storage_dir": str,
+            "use_index": _bool,
+            "use_cache": _bool,
+            "cache_size": int,
+            "enable_sharding": _bool,
+            "shard_depth": int,
+            "durable": _bool,
+            "lock_timeout": float,
+        },
+    ),
+    "sqlite": Backend(
+        "promptshelf.storage.sqlite",
+        "SQLiteStorage",
+        {"path": str, "durable": _bool, "busy_timeout": float},
+    ),
+    "postgres": Backend(
+        "promptshelf.storage.postgres",
+        "PostgresStorage",
+        {
+            "url": str,
+            "schema": str,
+            "min_size": int,
+            "max_size": int,
+            "timeout": float,
+            "durable": _bool,
+        },
+        install="pip install 'promptshelf[postgres]'",
+    ),
+}
+
+ALIASES = {"file": "filesystem", "fs": "filesystem", "postgresql": "postgres", "mem": "memory"}
+SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+
+
+def open_storage(
+    target: str | os.PathLike[str] | Mapping[str, Any] | None = None, **options: Any
+) -> VersionStorage:
+    """Open the store that ``target`` names (see the module docstring)."""
+    if target is None:
+        target = os.environ.get(ENV_VAR) or DEFAULT_TARGET
+    if isinstance(target, Mapping):
+        backend, config = parse_config(target)
+    else:
+        text = os.fspath(target)
+        if text.endswith((".yaml", ".yml")) and "://" not in text:
+            backend, config = parse_config(load_config(text))
+        else:
+            backend, config = parse_url(text)
+    config.update(options)
+    return build(backend, config)
+
+
+def build(backend: str, config: Mapping[str, Any]) -> VersionStorage:
+    """Instantiate ``backend`` with ``config``, checking every key and value first."""
+    name = ALIASES.get(backend, backend)
+    spec = BACKENDS.get(name)
+    if spec is None:
+        raise ConfigurationError(
+            f"unknown storage backend {backend!r}; valid: {', '.join(sorted(BACKENDS))}",
+            context={"backend": backend},
+        )
+    kwargs: dict[str, Any] = {}
+    for key, value in config.items():
+        convert = spec.options.get(key)
+        if convert is None:
+            valid = ", ".join(sorted(spec.options)) or "none"
+            raise ConfigurationError(
+                f"unknown option {key!r} for the {name} backend; valid: {valid}",
+                context={"backend": name, "option": key},
+            )
+        try:
+            kwargs[key] = convert(value)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(
+                f"bad value for {key!r}: {exc}", context={"backend": name, "option": key}
+            ) from None
+    try:
+        module = importlib.import_module(spec.module)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the {name} backend needs {exc.name}: {spec.install or 'pip install promptshelf'}",
+            context={"backend": name, "missing": exc.name},
+        ) from exc
+    storage: VersionStorage = getattr(module, spec.cls)(**kwargs)
+    return storage
+
+
+def parse_url(target: str) -> tuple[str, dict[str, Any]]:
+    """``(backend, options)`` for a URL or a plain path."""
+    scheme, sep, rest = target.partition(":")
+    scheme = scheme.lower()
+    known = {*BACKENDS, *ALIASES}
+    if sep and scheme not in known and rest.startswith("//"):
+        raise ConfigurationError(
+            f"unknown storage URL scheme {scheme!r}; valid: memory://, file://, sqlite://, "
+            "postgresql://",
+            context={"target": target},
+        )
+    if not sep or scheme not in known:  # a plain path
+        kind = "sqlite" if target.lower().endswith(SQLITE_SUFFIXES) else "filesystem"
+        return kind, {"path" if kind == "sqlite" else "storage_dir": target}
+    parts = urlsplit(target)
+    backend = ALIASES.get(scheme, scheme)
+    spec = BACKENDS[backend]
+    options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    if backend == "memory":
+        return backend, options
+    if backend == "postgres":  # our options come out of the query; libpq's stay in the URL
+        libpq = "&".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k not in spec.options)
+        options = {k: v for k, v in options.items() if k in spec.options}
+        options["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, libpq, ""))
+        return backend, options
+    if parts.netloc not in ("", "localhost"):
+        raise ConfigurationError(
+            f"{scheme}: URLs name a local path, not a host ({parts.netloc!r})",
+            context={"target": target},
+        )
+    path = parts.path
+    if backend == "sqlite" and target.lower().startswith("sqlite:///"):
+        path = path[1:]  # SQLAlchemy's rule: sqlite:///rel.db relative, sqlite:////abs.db absolute
+    if not path:
+        raise ConfigurationError(f"{target!r} names no path", context={"target": target})
+    options["path" if backend == "sqlite" else "storage_dir"] = path
+    return backend, options
+
+
+def load_config(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """Read a YAML configuration file."""
+    try:
+        import yaml
+    except ImportError as exc:
+        raise ConfigurationError("YAML configuration needs PyYAML: pip install pyyaml") from exc
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}", context={"path": str(path)}) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(loaded, Mapping):
+        raise ConfigurationError(f"{path} does not hold a mapping", context={"path": str(path)})
+    return loaded
+
+
+def parse_config(config: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(backend, options)`` from the original design's configuration block.
+
+    Accepts ``{"optimizer": {"storage": {...}}}``, ``{"storage": {...}}``,
+    ``{"backend": ..., "config": {...}}`` and ``{"url": ...}``.
+    """
+    block: Any = config
+    for key in ("optimizer", "storage"):
+        if isinstance(block, Mapping) and key in block and "backend" not in block:
+            block = block[key]
+    if not isinstance(block, Mapping):
+        raise ConfigurationError("storage configuration must be a mapping")
+    if "url" in block and "backend" not in block:
+        backend, options = parse_url(str(block["url"]))
+        options.update({k: v for k, v in block.items() if k != "url"})
+        return backend, options
+    unknown = set(block) - {"backend", "config"}
+    if unknown or "backend" not in block:
+        raise ConfigurationError(
+            "storage configuration needs 'backend' (and optionally 'config'); "
+            f"got keys {sorted(block)}",
+            context={"keys": sorted(block)},
+        )
+    options = block.get("config") or {}
+    if not isinstance(options, Mapping):
+        raise ConfigurationError("storage 'config' must be a mapping")
+    return str(block["backend"]), dict(options)

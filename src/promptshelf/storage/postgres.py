@@ -1,0 +1,309 @@
+"""``PostgresStorage``: one store shared by optimizer workers on many hosts.
+
+psycopg 3 with a ``psycopg_pool`` connection pool. The library creates and
+upgrades its schema itself (``promptshelf_meta.schema_version``, under an
+advisory lock so that many workers starting at once do not race). The
+payload is JSONB; the version's major/minor/patch are integer columns of the
+primary key, so create-once is a constraint of the database and the latest
+version is one descending index lookup. A connection that drops mid-operation
+raises ``ConnectionLostError``; the pool discards it and the next call gets a
+fresh one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .. import semver
+from ..errors import (
+    ConfigurationError,
+    ConnectionLostError,
+    CorruptStoreError,
+    DatabaseError,
+    ValidationError,
+    VersionConflictError,
+)
+from ..models import PromptVersion
+from .base import VersionStorage, checked_version, decode_version, encode_version
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA_VERSION = 1
+
+#: Each entry upgrades the schema from the previous version; ``{s}`` is the schema name.
+MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        """CREATE TABLE IF NOT EXISTS {s}.promptshelf_versions (
+            prompt_id     text             NOT NULL,
+            major         integer          NOT NULL,
+            minor         integer          NOT NULL,
+            patch         integer          NOT NULL,
+            version       text             NOT NULL,
+            data          jsonb            NOT NULL,
+            overall_score double precision NOT NULL,
+            created_at    timestamp        NOT NULL,
+            saved_at      timestamptz      NOT NULL DEFAULT now(),
+            PRIMARY KEY (prompt_id, major, minor, patch)
+        )""",
+    ],
+}
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_MIGRATION_LOCK = 0x70736866  # "pshf": the advisory lock key for schema changes
+
+
+def _driver() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise ConfigurationError(
+            "PostgresStorage needs psycopg 3 and psycopg_pool: pip install 'promptshelf[postgres]'",
+            context={"missing": exc.name},
+        ) from exc
+    return psycopg, psycopg_pool
+
+
+class PostgresStorage(VersionStorage):
+    backend_name = "postgres"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        schema: str = "public",
+        min_size: int = 1,
+        max_size: int = 8,
+        timeout: float = 10.0,
+        durable: bool = True,
+    ) -> None:
+        psycopg, psycopg_pool = _driver()
+        if not _IDENTIFIER.fullmatch(schema):
+            raise ConfigurationError(
+                f"schema must be a lower-case SQL identifier, got {schema!r}",
+                context={"schema": schema},
+            )
+        self._psycopg = psycopg
+        self.schema = schema
+        self.durable = durable
+        self._t = f'"{schema}".promptshelf_versions'
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
+            configure=self._configure,
+            check=psycopg_pool.ConnectionPool.check_connection,
+            open=False,
+            name="promptshelf",
+        )
+        with self._errors("connect"):
+            self._pool.open(wait=True, timeout=timeout)
+        self.url_display = _redact(url)
+        self._migrate()
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        if not self.durable:
+            conn.execute("SET synchronous_commit = off")
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn psycopg's exceptions into promptshelf's, with codes."""
+        psycopg = self._psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except (VersionConflictError, ValidationError):
+            raise
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            raise ConnectionLostError(
+                f"PostgreSQL connection failed during {action}: {exc}; nothing was acknowledged, "
+                "retry the call",
+                context={"action": action, "schema": self.schema},
+            ) from exc
+        except psycopg.errors.UntranslatableCharacter as exc:
+            raise ValidationError(
+                "PostgreSQL JSONB cannot hold the NUL character (U+0000) in a version",
+                error_code="PS-PG-NUL-001",
+            ) from exc
+        except psycopg.errors.UndefinedTable as exc:
+            raise CorruptStoreError(
+                f"the promptshelf tables in schema {self.schema!r} are missing: {exc}",
+                context={"schema": self.schema},
+            ) from exc
+        except psycopg.Error as exc:
+            raise DatabaseError(
+                f"PostgreSQL error during {action}: {exc}",
+                context={"action": action, "sqlstate": getattr(exc, "sqlstate", None)},
+            ) from exc
+
+    @contextmanager
+    def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        with self._errors(action), self._pool.connection() as conn:
+            yield conn
+
+    def _migrate(self) -> None:
+        s = f'"{self.schema}"'
+        with self._connection("schema upgrade") as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {s}")
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {s}.promptshelf_meta "
+                "(key text PRIMARY KEY, value text NOT NULL)"
+            )
+            row = conn.execute(
+                f"SELECT value FROM {s}.promptshelf_meta WHERE key = 'schema_version'"
+            ).fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"schema {self.schema!r} is at version {current}; this promptshelf knows up "
+                    f"to {SCHEMA_VERSION}: upgrade promptshelf",
+                    context={"schema": self.schema, "schema_version": current},
+                )
+            for number in range(current + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[number]:
+                    conn.execute(statement.format(s=s))
+            conn.execute(
+                f"INSERT INTO {s}.promptshelf_meta VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                (str(SCHEMA_VERSION),),
+            )
+
+    # -- the contract ---------------------------------------------------------------
+
+    def _save(self, version: PromptVersion) -> None:
+        self._insert([version])
+
+    def save_versions(self, versions: Iterable[PromptVersion]) -> int:
+        """Save many versions in one transaction: all of them, or (on any error) none."""
+        self._check_open()
+        return self._insert([checked_version(v) for v in versions])
+
+    def _insert(self, versions: list[PromptVersion]) -> int:
+        rows = [
+            (
+                v.prompt_id,
+                *semver.parse(v.version),
+                v.version,
+                encode_version(v).decode(),
+                v.analysis.overall_score,
+                v.created_at,
+            )
+            for v in versions
+        ]
+        unique = self._psycopg.errors.UniqueViolation
+        with self._connection("save") as conn, conn.transaction():
+            for row in rows:
+                try:
+                    with conn.transaction():
+                        conn.execute(
+                            f"INSERT INTO {self._t} (prompt_id, major, minor, patch, version, "
+                            "data, overall_score, created_at) "
+                            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)",
+                            row,
+                        )
+                except unique:
+                    raise VersionConflictError(str(row[0]), str(row[4])) from None
+        return len(rows)
+
+    def _decode(self, data: Any, prompt_id: str, version: str) -> PromptVersion:
+        return decode_version(data, prompt_id, version, f"{self._t}:{prompt_id}@{version}")
+
+    def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
+        with self._connection("read") as conn:
+            row = conn.execute(
+                f"SELECT data FROM {self._t} "
+                "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
+                (prompt_id, *semver.parse(version)),
+            ).fetchone()
+        return None if row is None else self._decode(row[0], prompt_id, version)
+
+    def _get_latest(self, prompt_id: str) -> PromptVersion | None:
+        with self._connection("read") as conn:
+            row = conn.execute(
+                f"SELECT data, version FROM {self._t} WHERE prompt_id = %s "
+                "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
+                (prompt_id,),
+            ).fetchone()
+        return None if row is None else self._decode(row[0], prompt_id, row[1])
+
+    def _list(self, prompt_id: str) -> list[PromptVersion]:
+        with self._connection("read") as conn:
+            rows = conn.execute(
+                f"SELECT data, version FROM {self._t} WHERE prompt_id = %s "
+                "ORDER BY major, minor, patch",
+                (prompt_id,),
+            ).fetchall()
+        return [self._decode(data, prompt_id, number) for data, number in rows]
+
+    def _version_numbers(self, prompt_id: str) -> list[str]:
+        with self._connection("read") as conn:
+            rows = conn.execute(
+                f"SELECT version FROM {self._t} WHERE prompt_id = %s ORDER BY major, minor, patch",
+                (prompt_id,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def _delete(self, prompt_id: str, version: str) -> bool:
+        with self._connection("delete") as conn:
+            cursor = conn.execute(
+                f"DELETE FROM {self._t} "
+                "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
+                (prompt_id, *semver.parse(version)),
+            )
+            return cursor.rowcount > 0
+
+    def _clear(self) -> None:
+        with self._connection("clear") as conn:
+            conn.execute(f"DELETE FROM {self._t}")
+
+    def _prompts(self) -> list[str]:
+        with self._connection("read") as conn:
+            rows = conn.execute(
+                f"SELECT DISTINCT prompt_id FROM {self._t} ORDER BY prompt_id"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def get_storage_stats(self) -> dict[str, Any]:
+        self._check_open()
+        with self._connection("stats") as conn:
+            counts = conn.execute(
+                f"SELECT COUNT(DISTINCT prompt_id), COUNT(*), "
+                f"COALESCE(SUM(pg_column_size(data)), 0) FROM {self._t}"
+            ).fetchone()
+            relation = conn.execute(
+                "SELECT pg_total_relation_size(%s::regclass)", (self._t,)
+            ).fetchone()
+        prompts, versions, size = counts or (0, 0, 0)
+        table_bytes = relation[0] if relation else 0
+        return {
+            "backend": self.backend_name,
+            "url": self.url_display,
+            "schema": self.schema,
+            "total_prompts": prompts,
+            "total_versions": versions,
+            "total_size_bytes": int(size),
+            "table_bytes": int(table_bytes),
+            "durable": self.durable,
+            "schema_version": SCHEMA_VERSION,
+            "pool": dict(self._pool.get_stats()),
+        }
+
+    def close(self) -> None:
+        self._pool.close()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self.url_display!r}, schema={self.schema!r})"
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and statistics."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)

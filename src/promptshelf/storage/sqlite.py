@@ -1,0 +1,297 @@
+"""``SQLiteStorage``: every version in one SQLite database, for one host and many processes.
+
+WAL mode lets readers run beside a writer; ``synchronous=FULL`` makes every
+committed save survive a power cut (``durable=False`` selects ``NORMAL``:
+still crash-safe, but the last commits may be lost on power loss). Each
+thread gets its own connection. The primary key ``(prompt_id, major, minor,
+patch)`` makes create-once a constraint of the database and the latest
+version one descending index lookup.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .. import semver
+from ..errors import (
+    ConfigurationError,
+    CorruptStoreError,
+    DatabaseError,
+    LockTimeoutError,
+    VersionConflictError,
+)
+from ..models import PromptVersion
+from .base import VersionStorage, checked_version, decode_version, encode_version
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS promptshelf_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS promptshelf_versions (
+    prompt_id     TEXT    NOT NULL,
+    major         INTEGER NOT NULL,
+    minor         INTEGER NOT NULL,
+    patch         INTEGER NOT NULL,
+    version       TEXT    NOT NULL,
+    data          BLOB    NOT NULL,   -- the canonical JSON of the PromptVersion
+    overall_score REAL    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    PRIMARY KEY (prompt_id, major, minor, patch)
+) WITHOUT ROWID;
+"""
+
+
+class SQLiteStorage(VersionStorage):
+    backend_name = "sqlite"
+
+    def __init__(
+        self,
+        path: str | Path = "promptshelf.db",
+        *,
+        durable: bool = True,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        self.path = Path(path).absolute() if str(path) != ":memory:" else Path(":memory:")
+        self.durable = durable
+        self.busy_timeout = busy_timeout
+        if str(self.path) != ":memory:" and not self.path.parent.is_dir():
+            raise ConfigurationError(
+                f"directory of {str(self.path)!r} does not exist",
+                context={"path": str(self.path)},
+            )
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        with self._errors("open"):
+            conn = self._conn()
+            conn.executescript(_SCHEMA)
+            conn.execute(
+                "INSERT OR IGNORE INTO promptshelf_meta VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+            found = conn.execute(
+                "SELECT value FROM promptshelf_meta WHERE key = 'schema_version'"
+            ).fetchone()[0]
+        if int(found) > SCHEMA_VERSION:
+            raise ConfigurationError(
+                f"{self.path} has schema version {found}; this promptshelf knows up to "
+                f"{SCHEMA_VERSION}: upgrade promptshelf",
+                context={"path": str(self.path), "schema_version": found},
+            )
+
+    # -- connections and errors ------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(
+                str(self.path),
+                timeout=self.busy_timeout,
+                isolation_level=None,
+                check_same_thread=False,
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            if str(self.path) != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
+            self._local.conn = conn
+            with self._connections_lock:
+                self._connections.append(conn)
+        return conn
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn sqlite3's exceptions into promptshelf's, with codes."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise LockTimeoutError(
+                    f"database {self.path} stayed locked for {self.busy_timeout} s during {action}",
+                    context={"path": str(self.path), "action": action},
+                ) from exc
+            raise DatabaseError(
+                f"{action} failed on {self.path}: {exc}", context={"path": str(self.path)}
+            ) from exc
+        except sqlite3.DatabaseError as exc:  # "file is not a database", malformed image
+            raise CorruptStoreError(
+                f"{self.path} is damaged or not a promptshelf database: {exc}",
+                context={"path": str(self.path), "action": action},
+            ) from exc
+
+    def pragma(self, name: str) -> Any:
+        """The current value of a PRAGMA on this thread's connection (for checks and tests)."""
+        if not name.isidentifier():
+            raise ConfigurationError(f"not a pragma name: {name!r}")
+        with self._errors("pragma"):
+            return self._conn().execute(f"PRAGMA {name}").fetchone()[0]
+
+    # -- the contract ---------------------------------------------------------------
+
+    def _save(self, version: PromptVersion) -> None:
+        self._insert([version])
+
+    def save_versions(self, versions: Iterable[PromptVersion]) -> int:
+        """Save many versions in one transaction: all of them, or (on any error) none."""
+        self._check_open()
+        return self._insert([checked_version(v) for v in versions])
+
+    def _insert(self, versions: list[PromptVersion]) -> int:
+        rows = [
+            (
+                v.prompt_id,
+                *semver.parse(v.version),
+                v.version,
+                encode_version(v),
+                v.analysis.overall_score,
+                v.created_at.isoformat(),
+            )
+            for v in versions
+        ]
+        conn = self._conn()
+        with self._errors("save"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    try:
+                        conn.execute(
+                            "INSERT INTO promptshelf_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+                        )
+                    except sqlite3.IntegrityError:
+                        raise VersionConflictError(str(row[0]), str(row[4])) from None
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        return len(rows)
+
+    def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
+        major, minor, patch = semver.parse(version)
+        with self._errors("read"):
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT data FROM promptshelf_versions "
+                    "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
+                    (prompt_id, major, minor, patch),
+                )
+                .fetchone()
+            )
+        return None if row is None else self._decode(row[0], prompt_id, version)
+
+    def _decode(self, data: bytes, prompt_id: str, version: str) -> PromptVersion:
+        return decode_version(data, prompt_id, version, f"{self.path}:{prompt_id}@{version}")
+
+    def _get_latest(self, prompt_id: str) -> PromptVersion | None:
+        with self._errors("read"):
+            row = (
+                self._conn()
+                .execute(
+                    "SELECT data, version FROM promptshelf_versions WHERE prompt_id = ? "
+                    "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
+                    (prompt_id,),
+                )
+                .fetchone()
+            )
+        return None if row is None else self._decode(row[0], prompt_id, row[1])
+
+    def _list(self, prompt_id: str) -> list[PromptVersion]:
+        with self._errors("read"):
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT data, version FROM promptshelf_versions WHERE prompt_id = ? "
+                    "ORDER BY major, minor, patch",
+                    (prompt_id,),
+                )
+                .fetchall()
+            )
+        return [self._decode(data, prompt_id, number) for data, number in rows]
+
+    def _version_numbers(self, prompt_id: str) -> list[str]:
+        with self._errors("read"):
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT version FROM promptshelf_versions WHERE prompt_id = ? "
+                    "ORDER BY major, minor, patch",
+                    (prompt_id,),
+                )
+                .fetchall()
+            )
+        return [r[0] for r in rows]
+
+    def _delete(self, prompt_id: str, version: str) -> bool:
+        major, minor, patch = semver.parse(version)
+        with self._errors("delete"):
+            cursor = self._conn().execute(
+                "DELETE FROM promptshelf_versions "
+                "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
+                (prompt_id, major, minor, patch),
+            )
+        return cursor.rowcount > 0
+
+    def _clear(self) -> None:
+        with self._errors("clear"):
+            self._conn().execute("DELETE FROM promptshelf_versions")
+
+    def _prompts(self) -> list[str]:
+        with self._errors("read"):
+            rows = (
+                self._conn()
+                .execute("SELECT DISTINCT prompt_id FROM promptshelf_versions ORDER BY prompt_id")
+                .fetchall()
+            )
+        return [r[0] for r in rows]
+
+    def get_storage_stats(self) -> dict[str, Any]:
+        self._check_open()
+        with self._errors("stats"):
+            conn = self._conn()
+            prompts, versions, size = conn.execute(
+                "SELECT COUNT(DISTINCT prompt_id), COUNT(*), COALESCE(SUM(LENGTH(data)), 0) "
+                "FROM promptshelf_versions"
+            ).fetchone()
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return {
+            "backend": self.backend_name,
+            "path": str(self.path),
+            "total_prompts": prompts,
+            "total_versions": versions,
+            "total_size_bytes": size,
+            "database_bytes": pages * page_size,
+            "durable": self.durable,
+            "journal_mode": self.pragma("journal_mode"),
+            "schema_version": SCHEMA_VERSION,
+        }
+
+    def integrity_check(self) -> str:
+        """SQLite's own check of the database file: ``"ok"`` when it is sound."""
+        with self._errors("integrity check"):
+            return str(self._conn().execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for conn in self._connections:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._connections.clear()
+        self._local = threading.local()
+        super().close()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStorage({str(self.path)!r})"
