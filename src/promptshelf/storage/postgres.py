@@ -80,7 +80,10 @@ class PostgresStorage(VersionStorage):
         max_size: int = 8,
         timeout: float = 10.0,
         durable: bool = True,
+        check: bool = True,
     ) -> None:
+        """``check`` verifies a pooled connection before each use (one round trip); without
+        it a connection the server dropped surfaces once as ``ConnectionLostError``."""
         psycopg, psycopg_pool = _driver()
         if not _IDENTIFIER.fullmatch(schema):
             raise ConfigurationError(
@@ -98,7 +101,7 @@ class PostgresStorage(VersionStorage):
             timeout=timeout,
             kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout))},
             configure=self._configure,
-            check=psycopg_pool.ConnectionPool.check_connection,
+            check=psycopg_pool.ConnectionPool.check_connection if check else None,
             open=False,
             name="promptshelf",
         )

@@ -62,11 +62,14 @@ class SQLiteStorage(VersionStorage):
         self.path = Path(path).absolute() if str(path) != ":memory:" else Path(":memory:")
         self.durable = durable
         self.busy_timeout = busy_timeout
-        if str(self.path) != ":memory:" and not self.path.parent.is_dir():
-            raise ConfigurationError(
-                f"directory of {str(self.path)!r} does not exist",
-                context={"path": str(self.path)},
-            )
+        if str(self.path) != ":memory:":
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot create the directory of {str(self.path)!r}: {exc}",
+                    context={"path": str(self.path)},
+                ) from exc
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()

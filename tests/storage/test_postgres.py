@@ -1,0 +1,157 @@
+"""PostgreSQL backend: schema management, many processes, dropped connections."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from promptshelf import PostgresStorage, ValidationError, VersionManager
+from promptshelf.errors import ConnectionLostError
+from promptshelf.storage import postgres as pg_module
+
+from conftest import fresh_schema
+from helpers import make_analysis, make_prompt, make_version
+
+
+@pytest.fixture
+def schema(request: pytest.FixtureRequest) -> str:
+    return fresh_schema(request)
+
+
+def test_schema_is_created_and_versioned(postgres_url: str, schema: str) -> None:
+    store = PostgresStorage(postgres_url, schema=schema)
+    with psycopg.connect(postgres_url) as conn:
+        version = conn.execute(
+            f'SELECT value FROM "{schema}".promptshelf_meta WHERE key = %s', ("schema_version",)
+        ).fetchone()
+        kind = conn.execute(
+            "SELECT data_type FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = 'promptshelf_versions' AND column_name = 'data'",
+            (schema,),
+        ).fetchone()
+    assert version == (str(pg_module.SCHEMA_VERSION),)
+    assert kind == ("jsonb",)
+    store.close()
+    PostgresStorage(postgres_url, schema=schema).close()  # re-opening changes nothing
+
+
+def test_a_newer_schema_is_refused(postgres_url: str, schema: str) -> None:
+    PostgresStorage(postgres_url, schema=schema).close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"UPDATE \"{schema}\".promptshelf_meta SET value = '99'")
+    with pytest.raises(Exception) as caught:
+        PostgresStorage(postgres_url, schema=schema)
+    assert "upgrade promptshelf" in str(caught.value)
+
+
+def test_payload_is_queryable_jsonb(postgres_url: str, schema: str) -> None:
+    store = PostgresStorage(postgres_url, schema=schema)
+    store.save_version(make_version("a", "1.0.0", score=77.5))
+    with psycopg.connect(postgres_url) as conn:
+        row = conn.execute(
+            f"SELECT data->'analysis'->>'overall_score', major, minor, patch "
+            f'FROM "{schema}".promptshelf_versions'
+        ).fetchone()
+    assert row == ("77.5", 1, 0, 0)
+    store.close()
+
+
+def test_nul_characters_are_refused_with_a_code(postgres_url: str, schema: str) -> None:
+    store = PostgresStorage(postgres_url, schema=schema)
+    with pytest.raises(ValidationError) as caught:
+        store.save_version(make_version("a", "1.0.0", text="before\x00after"))
+    assert caught.value.error_code == "PS-PG-NUL-001"
+    assert store.list_prompts() == []
+    store.close()
+
+
+def _terminate_other_connections(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as admin:
+        rows = admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+            "AND datname = current_database() AND backend_type = 'client backend'"
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_a_dropped_connection_is_reported_then_recovered(
+    postgres_url: str, schema: str, check: bool
+) -> None:
+    store = PostgresStorage(postgres_url, schema=schema, min_size=1, max_size=1, check=check)
+    store.save_version(make_version("a", "1.0.0"))
+    assert _terminate_other_connections(postgres_url) >= 1
+    if check:  # the pool notices the dead connection before handing it out
+        store.save_version(make_version("a", "1.1.0"))
+    else:
+        with pytest.raises(ConnectionLostError) as caught:
+            store.save_version(make_version("a", "1.1.0"))
+        assert caught.value.error_code == "DB-CONN-001"
+        assert store.get_version("a", "1.1.0") is None  # the failed save left nothing
+        store.save_version(make_version("a", "1.1.0"))  # the next call reconnects
+    assert store.list_version_numbers("a") == ["1.0.0", "1.1.0"]  # nothing acknowledged lost
+    store.close()
+
+
+def test_missing_driver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    with pytest.raises(Exception) as caught:
+        PostgresStorage("postgresql://nowhere/db")
+    assert "pip install 'promptshelf[postgres]'" in str(caught.value)
+
+
+def _create_many(url: str, schema: str, count: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    manager = VersionManager(PostgresStorage(url, schema=schema))
+    made = []
+    for i in range(count):
+        result = None if i % 3 else __import__("helpers").make_result()
+        made.append(manager.create_version(make_prompt(), make_analysis(), result).version)
+    queue.put(made)
+
+
+def test_processes_creating_versions_of_one_prompt(postgres_url: str, schema: str) -> None:
+    PostgresStorage(postgres_url, schema=schema).close()
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [
+        ctx.Process(target=_create_many, args=(postgres_url, schema, 25, queue)) for _ in range(4)
+    ]
+    for p in workers:
+        p.start()
+    made = [v for _ in workers for v in queue.get(timeout=180)]
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(made) == len(set(made)) == 100
+    store = PostgresStorage(postgres_url, schema=schema)
+    assert sorted(store.list_version_numbers("wf_001_llm_1")) == sorted(made)
+    store.close()
+
+
+def test_many_processes_opening_a_fresh_schema_at_once(postgres_url: str, schema: str) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    workers = [
+        ctx.Process(target=_create_many, args=(postgres_url, schema, 2, queue)) for _ in range(4)
+    ]
+    for p in workers:
+        p.start()
+    made = [v for _ in workers for v in queue.get(timeout=180)]
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(set(made)) == 8
+
+
+def test_url_password_is_never_shown(postgres_url: str, schema: str, tmp_path: Path) -> None:
+    assert (
+        pg_module._redact("postgresql://bob:s3cret@db:5432/x") == "postgresql://bob:***@db:5432/x"
+    )
+    store = PostgresStorage(postgres_url, schema=schema)
+    assert "s3cret" not in repr(store)
+    store.close()

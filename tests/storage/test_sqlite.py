@@ -1,0 +1,137 @@
+"""SQLite backend: its configuration, corruption handling and several processes at once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from promptshelf import SQLiteStorage, VersionManager
+from promptshelf.errors import CorruptStoreError
+
+from helpers import make_analysis, make_prompt, make_version
+
+
+def test_documented_pragmas(tmp_path: Path) -> None:
+    durable = SQLiteStorage(tmp_path / "a.db")
+    assert durable.pragma("journal_mode") == "wal"
+    assert durable.pragma("synchronous") == 2  # FULL
+    assert durable.pragma("busy_timeout") == 10_000
+    fast = SQLiteStorage(tmp_path / "b.db", durable=False)
+    assert fast.pragma("synchronous") == 1  # NORMAL
+    stats = durable.get_storage_stats()
+    assert (stats["journal_mode"], stats["schema_version"]) == ("wal", 1)
+
+
+def test_latest_is_an_index_lookup(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "a.db")
+    conn = sqlite3.connect(tmp_path / "a.db")
+    plan = " ".join(
+        str(row)
+        for row in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT data FROM promptshelf_versions WHERE prompt_id = ? "
+            "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
+            ("p",),
+        )
+    )
+    assert "USING PRIMARY KEY" in plan and "TEMP B-TREE" not in plan
+    store.close()
+
+
+def test_rows_hold_the_canonical_json(tmp_path: Path) -> None:
+    store = SQLiteStorage(tmp_path / "a.db")
+    version = make_version("a", "1.10.2")
+    store.save_version(version)
+    row = (
+        sqlite3.connect(tmp_path / "a.db")
+        .execute("SELECT major, minor, patch, version, data FROM promptshelf_versions")
+        .fetchone()
+    )
+    assert row[:4] == (1, 10, 2, "1.10.2")
+    assert row[4] == version.model_dump_json(indent=2).encode()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated-header", "flipped-header"])
+def test_a_damaged_database_gives_a_coded_error(tmp_path: Path, damage: str) -> None:
+    path = tmp_path / "a.db"
+    store = SQLiteStorage(path)
+    store.save_version(make_version("a", "1.0.0"))
+    store.close()
+    for suffix in ("-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    data = bytearray(path.read_bytes())
+    if damage == "garbage":
+        data = bytearray(b"this is not a database" * 200)
+    elif damage == "truncated-header":
+        data = data[:50]
+    else:
+        data[0:16] = b"\xff" * 16
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptStoreError) as caught:
+        SQLiteStorage(path).get_version("a", "1.0.0")
+    assert caught.value.error_code == "STORE-CORRUPT-001"
+
+
+def _create_many(path: str, count: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    manager = VersionManager(SQLiteStorage(path))
+    queue.put(
+        [manager.create_version(make_prompt(), make_analysis()).version for _ in range(count)]
+    )
+
+
+def test_processes_creating_versions_of_one_prompt(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    path = str(tmp_path / "a.db")
+    SQLiteStorage(path).close()
+    workers = [ctx.Process(target=_create_many, args=(path, 25, queue)) for _ in range(4)]
+    for p in workers:
+        p.start()
+    made = [v for _ in workers for v in queue.get(timeout=120)]
+    for p in workers:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(made) == len(set(made)) == 100
+    store = SQLiteStorage(path)
+    assert sorted(store.list_version_numbers("wf_001_llm_1")) == sorted(made)
+    assert store.integrity_check() == "ok"
+
+
+CHILD = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from helpers import make_version
+from promptshelf import SQLiteStorage
+store = SQLiteStorage(sys.argv[1])
+major, i = sys.argv[3], 0
+while True:
+    store.save_version(make_version(f"p{i % 3}", f"{major}.{i}.0"))
+    print(f"ACK p{i % 3} {major}.{i}.0", flush=True)  # only after the save returned
+    i += 1
+"""
+
+
+def test_killed_writer_loses_no_acknowledged_save(tmp_path: Path) -> None:
+    path = str(tmp_path / "a.db")
+    here = str(Path(__file__).resolve().parents[1])
+    acked: list[tuple[str, str]] = []
+    for major in range(1, 4):
+        child = subprocess.Popen(
+            [sys.executable, "-c", CHILD, path, here, str(major)], stdout=subprocess.PIPE, text=True
+        )
+        time.sleep(0.8)
+        os.kill(child.pid, signal.SIGKILL)
+        out, _ = child.communicate()
+        acked += [tuple(line.split()[1:3]) for line in out.splitlines() if line.startswith("ACK")]
+    assert acked
+    store = SQLiteStorage(path)
+    assert store.integrity_check() == "ok"
+    for prompt_id, number in acked:
+        assert store.get_version(prompt_id, number) is not None
