@@ -112,6 +112,12 @@ class LockTimeoutError(StorageError, TimeoutError):
     default_code = "FS-LOCK-001"
 
 
+class StoreNotFoundError(LoadError, LookupError):
+    """There is no store where one was expected (and creating one was not asked for)."""
+
+    default_code = "STORE-NOT-FOUND"
+
+
 class CorruptStoreError(LoadError):
     """The store itself (a database file, its schema) is damaged or not a store."""
 
@@ -150,6 +156,7 @@ __all__ = [
     "PayloadTooLargeError",
     "SaveError",
     "StorageError",
+    "StoreNotFoundError",
     "ValidationError",
     "VersionConflictError",
     "VersionError",

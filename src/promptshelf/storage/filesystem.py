@@ -36,6 +36,7 @@ from ..errors import (
     LoadError,
     LockTimeoutError,
     SaveError,
+    StoreNotFoundError,
     VersionConflictError,
 )
 from ..models import PromptVersion
@@ -116,6 +117,10 @@ class FileSystemStorage(VersionStorage):
         self.lock_timeout = lock_timeout
         if create:
             self.storage_dir.mkdir(parents=True, exist_ok=True)
+        elif not self.storage_dir.exists():
+            raise StoreNotFoundError(
+                f"no store at {self._root!r}", context={"storage_dir": self._root}
+            )
         if not self.storage_dir.is_dir():
             raise ConfigurationError(
                 f"storage_dir {self._root!r} is not a directory",

@@ -18,7 +18,7 @@ from .base import VersionStorage, encode_version
 class InMemoryStorage(VersionStorage):
     backend_name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, create: bool = True) -> None:  # ``create`` is accepted for symmetry
         self._versions: dict[str, dict[str, bytes]] = {}
         self._lock = threading.Lock()
 

@@ -51,7 +51,7 @@ class Backend:
 
 
 BACKENDS: dict[str, Backend] = {
-    "memory": Backend("promptshelf.storage.memory", "InMemoryStorage", {}),
+    "memory": Backend("promptshelf.storage.memory", "InMemoryStorage", {"create": _bool}),
     "filesystem": Backend(
         "promptshelf.storage.filesystem",
         "FileSystemStorage",
@@ -64,12 +64,13 @@ BACKENDS: dict[str, Backend] = {
             "shard_depth": int,
             "durable": _bool,
             "lock_timeout": float,
+            "create": _bool,
         },
     ),
     "sqlite": Backend(
         "promptshelf.storage.sqlite",
         "SQLiteStorage",
-        {"path": str, "durable": _bool, "busy_timeout": float},
+        {"path": str, "durable": _bool, "busy_timeout": float, "create": _bool},
     ),
     "postgres": Backend(
         "promptshelf.storage.postgres",

@@ -23,6 +23,7 @@ from ..errors import (
     ConnectionLostError,
     CorruptStoreError,
     DatabaseError,
+    StoreNotFoundError,
     ValidationError,
     VersionConflictError,
 )
@@ -81,6 +82,7 @@ class PostgresStorage(VersionStorage):
         timeout: float = 10.0,
         durable: bool = True,
         check: bool = True,
+        create: bool = True,
     ) -> None:
         """``check`` verifies a pooled connection before each use (one round trip); without
         it a connection the server dropped surfaces once as ``ConnectionLostError``."""
@@ -108,7 +110,20 @@ class PostgresStorage(VersionStorage):
         with self._errors("connect"):
             self._pool.open(wait=True, timeout=timeout)
         self.url_display = _redact(url)
+        if not create and not self._exists():
+            self._pool.close()
+            raise StoreNotFoundError(
+                f"no promptshelf tables in schema {schema!r} of {self.url_display}",
+                context={"schema": schema},
+            )
         self._migrate()
+
+    def _exists(self) -> bool:
+        with self._connection("open") as conn:
+            row = conn.execute(
+                "SELECT to_regclass(%s)", (f'"{self.schema}".promptshelf_versions',)
+            ).fetchone()
+        return bool(row and row[0])
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         if not self.durable:

@@ -23,6 +23,7 @@ from ..errors import (
     CorruptStoreError,
     DatabaseError,
     LockTimeoutError,
+    StoreNotFoundError,
     VersionConflictError,
 )
 from ..models import PromptVersion
@@ -58,10 +59,15 @@ class SQLiteStorage(VersionStorage):
         *,
         durable: bool = True,
         busy_timeout: float = 10.0,
+        create: bool = True,
     ) -> None:
         self.path = Path(path).absolute() if str(path) != ":memory:" else Path(":memory:")
         self.durable = durable
         self.busy_timeout = busy_timeout
+        if not create and str(self.path) != ":memory:" and not self.path.is_file():
+            raise StoreNotFoundError(
+                f"no database at {str(self.path)!r}", context={"path": str(self.path)}
+            )
         if str(self.path) != ":memory:":
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
