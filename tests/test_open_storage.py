@@ -110,7 +110,7 @@ def test_the_original_yaml_configuration(tmp_path: Path) -> None:
         ({"backend": "mongo"}, "valid: filesystem, memory, postgres, sqlite"),
         (
             {"backend": "filesystem", "config": {"storage_dir": "x", "colour": "red"}},
-            "valid: cache_size, durable, enable_sharding",
+            "valid: cache_size, create, durable, enable_sharding",
         ),
         ("file:///x?shard_depth=deep", "bad value for 'shard_depth'"),
         ("file:///x?use_cache=maybe", "bad value for 'use_cache'"),
