@@ -293,3 +293,14 @@ def test_context_manager_closes(storage: VersionStorage) -> None:
     with pytest.raises(OptimizerError) as caught:
         storage.get_version("wf_001_llm_1", "1.0.0")
     assert caught.value.error_code == "PS-CLOSED-001"
+
+
+def test_verify_a_sound_store(storage: VersionStorage) -> None:
+    for prompt_id, count in [("a", 3), ("b", 1)]:
+        for minor in range(count):
+            storage.save_version(make_version(prompt_id, f"1.{minor}.0"))
+    report = storage.verify()
+    assert report.ok, report.problems
+    assert (report.checked_prompts, report.checked_versions) == (2, 4)
+    assert report.to_dict()["ok"] is True
+    assert storage.rebuild_index()["total_versions"] == 4

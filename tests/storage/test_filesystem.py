@@ -370,3 +370,28 @@ def test_bulk_save_spanning_many_rounds(tmp_path: Path) -> None:
     stats = store.get_storage_stats()
     assert (stats["total_prompts"], stats["total_versions"]) == (300, 900)
     assert store.get_latest_version("p7").version == "1.2.0"  # type: ignore[union-attr]
+
+
+def test_verify_reports_each_problem_with_its_location(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    for number in ("1.0.0", "1.1.0", "1.2.0"):
+        store.save_version(make_version("a", number))
+    store.get_storage_stats()  # writes the index snapshot
+    (tmp_path / "a" / "1.1.0.json").write_bytes(b'{"truncated": ')
+    (tmp_path / "a" / ".tmp-4242-abcdef").write_bytes(b"partial")
+    report = store.verify()
+    codes = sorted((p.code, Path(p.location).name) for p in report.problems)
+    assert codes == [("FS-LOAD-001", "1.1.0.json"), ("TEMP-FILE", ".tmp-4242-abcdef")]
+    assert report.checked_versions == 3 and not report.ok
+
+
+def test_verify_catches_an_index_that_contradicts_its_directory(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    time.sleep(RACY_NS / 1e9 + 0.01)
+    store.get_storage_stats()
+    index = tmp_path / ".index.json"
+    index.write_text(index.read_text().replace('["1.0.0"]', '["1.0.0", "9.9.9"]'))
+    assert [p.code for p in store.verify().problems] == ["INDEX-MISMATCH"]
+    index.write_text("{garbage")
+    assert [p.code for p in store.verify().problems] == ["INDEX-UNREADABLE"]

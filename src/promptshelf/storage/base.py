@@ -19,9 +19,16 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
 
 from .. import semver
-from ..errors import CorruptVersionError, PayloadTooLargeError, StorageError, ValidationError
+from ..errors import (
+    CorruptVersionError,
+    OptimizerError,
+    PayloadTooLargeError,
+    StorageError,
+    ValidationError,
+)
 from ..ids import validate_prompt_id
 from ..models import PromptVersion
+from .verify import Problem, VerifyReport
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
 MAX_VERSION_BYTES = 8 * 1024 * 1024
@@ -102,6 +109,38 @@ class VersionStorage(abc.ABC):
             "total_prompts": len(prompts),
             "total_versions": total,
         }
+
+    def rebuild_index(self) -> dict[str, Any]:
+        """Rebuild whatever index the backend keeps; databases maintain theirs themselves."""
+        self._check_open()
+        stats = self.get_storage_stats()
+        return {"total_prompts": stats["total_prompts"], "total_versions": stats["total_versions"]}
+
+    def verify(self) -> VerifyReport:
+        """Read every version and report each one that does not read back whole.
+
+        Nothing is changed. A version deleted while the check runs is not a problem.
+        """
+        self._check_open()
+        report = VerifyReport(self.backend_name)
+        for prompt_id in self._prompts():
+            report.checked_prompts += 1
+            for number in self._verify_numbers(prompt_id):
+                report.checked_versions += 1
+                try:
+                    self._get(prompt_id, number)
+                except OptimizerError as exc:
+                    where = str(exc.context.get("path", f"{prompt_id}@{number}"))
+                    report.problems.append(Problem(exc.error_code, where, exc.message))
+        self._verify_more(report)
+        return report
+
+    def _verify_numbers(self, prompt_id: str) -> list[str]:
+        """The versions ``verify`` reads; a backend whose listing repairs things lists plainly."""
+        return self._version_numbers(prompt_id)
+
+    def _verify_more(self, report: VerifyReport) -> None:  # noqa: B027 - an optional hook
+        """Backend-specific checks (indexes, stray files) added to ``report``."""
 
     def close(self) -> None:
         self._closed = True

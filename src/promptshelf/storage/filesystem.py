@@ -18,6 +18,7 @@ version absent or whole, never partial.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import time
@@ -55,11 +56,13 @@ from .fsindex import (
     ListingCache,
     Stamp,
     iter_prompt_dirs,
+    parse_listing,
     scan_prompt_dir,
     settled,
     stamp_of,
 )
 from .fsio import TEMP_PREFIX
+from .verify import Problem, VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -517,6 +520,43 @@ class FileSystemStorage(VersionStorage):
             "total_versions": sum(e.count for e in entries.values()),
             "temp_files_removed": cleaned,
         }
+
+    def _verify_numbers(self, prompt_id: str) -> list[str]:
+        try:
+            return parse_listing(os.listdir(self._prompt_dir(prompt_id)))[0]
+        except FileNotFoundError:
+            return []
+
+    def _verify_more(self, report: VerifyReport) -> None:
+        """The index must not claim a listing the directory contradicts; no temp files left."""
+        snapshot = self._snapshot.load() if os.path.exists(self._snapshot.path) else None
+        if snapshot == {}:
+            report.problems.append(
+                Problem("INDEX-UNREADABLE", self._snapshot.path, "index snapshot cannot be parsed")
+            )
+        for prompt_id, path in iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth):
+            try:
+                stamp = stamp_of(os.stat(path))
+                versions, temps = parse_listing(os.listdir(path))
+            except FileNotFoundError:
+                continue
+            for name in temps:
+                report.problems.append(
+                    Problem("TEMP-FILE", f"{path}/{name}", "temp file left by an interrupted save")
+                )
+            claimed = (snapshot or {}).get(prompt_id)
+            if (
+                claimed is not None
+                and claimed.stamp == stamp
+                and json.loads(claimed.versions_json) != versions
+            ):
+                report.problems.append(
+                    Problem(
+                        "INDEX-MISMATCH",
+                        self._snapshot.path,
+                        f"index lists other versions of {prompt_id!r} than its directory",
+                    )
+                )
 
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()

@@ -28,6 +28,7 @@ from ..errors import (
 )
 from ..models import PromptVersion
 from .base import VersionStorage, checked_version, decode_version, encode_version
+from .verify import Problem, VerifyReport
 
 SCHEMA_VERSION = 1
 
@@ -285,6 +286,11 @@ class SQLiteStorage(VersionStorage):
             "journal_mode": self.pragma("journal_mode"),
             "schema_version": SCHEMA_VERSION,
         }
+
+    def _verify_more(self, report: VerifyReport) -> None:
+        result = self.integrity_check()
+        if result != "ok":
+            report.problems.append(Problem("STORE-CORRUPT-001", str(self.path), result))
 
     def integrity_check(self) -> str:
         """SQLite's own check of the database file: ``"ok"`` when it is sound."""
