@@ -116,7 +116,10 @@ def test_the_original_yaml_configuration(tmp_path: Path) -> None:
         ("file:///x?use_cache=maybe", "bad value for 'use_cache'"),
         ("file://otherhost/x", "local path, not a host"),
         ({"storage": {"config": {}}}, "needs 'backend'"),
-        ("memory://?durable=false", "unknown option 'durable' for the memory backend; valid: create"),
+        (
+            "memory://?durable=false",
+            "unknown option 'durable' for the memory backend; valid: create",
+        ),
     ],
 )
 def test_bad_targets_say_what_is_valid(target: object, message: str) -> None:

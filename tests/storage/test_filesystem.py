@@ -167,16 +167,24 @@ def test_cached_read_sees_delete_and_recreate_by_another_instance(tmp_path: Path
 # -- crash recovery ------------------------------------------------------------------
 
 
-def test_temp_files_are_never_read_and_are_cleaned(tmp_path: Path) -> None:
+@pytest.mark.parametrize("named_temps", [False, True])
+def test_temp_files_are_never_read_and_are_cleaned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named_temps: bool
+) -> None:
+    monkeypatch.setattr(fsio, "_unnamed_files", not named_temps)
     store = FileSystemStorage(tmp_path)
     store.save_version(make_version("a", "1.0.0"))
-    dead = tmp_path / "a" / ".tmp-999999-deadbeef-1.1.0.json"
+    dead = tmp_path / "a" / ".tmp-999999-deadbeef"
     dead.write_bytes(b'{"half": ')
-    assert store.list_version_numbers("a") == ["1.0.0"]
-    assert not dead.exists()  # the listing noticed it and removed it under the lock
+    assert store.list_version_numbers("a") == ["1.0.0"]  # never read as a version
+    assert store.get_storage_stats()["total_versions"] == 1
+    assert dead.exists()  # reads change nothing
+    store.save_version(make_version("a", "1.1.0"))
+    # a writer that may itself leave temp files removes dead ones, under the prompt's lock
+    assert dead.exists() is not named_temps
     dead.write_bytes(b"junk")
     assert store.rebuild_index()["temp_files_removed"] == 1
-    assert files_under(tmp_path) == {"a/1.0.0.json", ".index.json"}
+    assert files_under(tmp_path) == {"a/1.0.0.json", "a/1.1.0.json", ".index.json"}
 
 
 def test_a_live_writers_temp_file_is_never_removed(tmp_path: Path) -> None:

@@ -123,6 +123,7 @@ class VersionStorage(abc.ABC):
         """
         self._check_open()
         report = VerifyReport(self.backend_name)
+        self._verify_more(report)  # first: what is on disk before any read refreshes a cache
         for prompt_id in self._prompts():
             report.checked_prompts += 1
             for number in self._verify_numbers(prompt_id):
@@ -132,7 +133,6 @@ class VersionStorage(abc.ABC):
                 except OptimizerError as exc:
                     where = str(exc.context.get("path", f"{prompt_id}@{number}"))
                     report.problems.append(Problem(exc.error_code, where, exc.message))
-        self._verify_more(report)
         return report
 
     def _verify_numbers(self, prompt_id: str) -> list[str]:

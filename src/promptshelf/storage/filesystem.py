@@ -207,6 +207,8 @@ class FileSystemStorage(VersionStorage):
         assert dir_fd is not None  # create=True never yields None
         try:
             self._publish(dir_fd, prompt_id, number, data)
+            if fsio.uses_named_temps():  # only then can a killed writer have left one here
+                self._remove_temps(dir_fd, prompt_id)
         finally:
             fsio.close(dir_fd)  # closing also releases the flock
         self._listings.forget(prompt_id)
@@ -401,10 +403,7 @@ class FileSystemStorage(VersionStorage):
         return self._load(prompt_id, number, cached)
 
     def _listing(self, prompt_id: str) -> Listing:
-        listing, temps = self._listings.listing(prompt_id, self._prompt_dir(prompt_id))
-        if temps:
-            self._clean_temps(prompt_id)
-        return listing
+        return self._listings.listing(prompt_id, self._prompt_dir(prompt_id))[0]
 
     def _version_numbers(self, prompt_id: str) -> list[str]:
         return list(self._listing(prompt_id).versions)
@@ -465,31 +464,38 @@ class FileSystemStorage(VersionStorage):
     # -- recovery, index, statistics -------------------------------------------
 
     def _clean_temps(self, prompt_id: str) -> int:
-        """Remove temp files of dead writers; only with the prompt's lock, so never a live one."""
+        """Remove temp files of dead writers, if no writer holds the prompt's lock now."""
         dir_fd = self._open_prompt_dir(prompt_id, create=False)
         if dir_fd is None:
             return 0
-        removed = 0
         try:
             if not fsio.try_lock(dir_fd):
                 return 0  # a writer is active; it owns whatever temp file is there
-            for name in os.listdir(dir_fd):
-                if name.startswith(TEMP_PREFIX) and fsio.unlink(dir_fd, name):
-                    removed += 1
-            if removed:
-                log.info("removed %d stale temp file(s) of prompt %r", removed, prompt_id)
+            return self._remove_temps(dir_fd, prompt_id)
         finally:
             fsio.close(dir_fd)
+
+    @staticmethod
+    def _remove_temps(dir_fd: int, prompt_id: str) -> int:
+        """With the prompt's lock held, every temp file in it belongs to a dead writer."""
+        removed = sum(
+            1
+            for name in os.listdir(dir_fd)
+            if name.startswith(TEMP_PREFIX) and fsio.unlink(dir_fd, name)
+        )
+        if removed:
+            log.info("removed %d stale temp file(s) of prompt %r", removed, prompt_id)
         return removed
 
-    def _scan(self, use_snapshot: bool) -> tuple[dict[str, IndexEntry], int]:
-        """Index entries of every prompt (reusing unchanged snapshot entries) and temps removed."""
+    def _scan(self, use_snapshot: bool, clean: bool = False) -> tuple[dict[str, IndexEntry], int]:
+        """Index entries of every prompt (reusing unchanged snapshot entries), and how many
+        dead temp files were removed (only when ``clean``: reads change nothing)."""
         previous = self._snapshot.load() if use_snapshot else {}
         entries: dict[str, IndexEntry] = {}
         cleaned = 0
         for prompt_id, path in iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth):
             entry, temps = scan_prompt_dir(path, previous.get(prompt_id))
-            if temps:
+            if temps and clean:
                 cleaned += self._clean_temps(prompt_id)
             if entry is not None:
                 entries[prompt_id] = entry
@@ -514,7 +520,7 @@ class FileSystemStorage(VersionStorage):
         """Re-read every prompt directory, rewrite ``.index.json``, remove dead temp files."""
         self._check_open()
         self._listings.clear()
-        entries, cleaned = self._scan(use_snapshot=False)
+        entries, cleaned = self._scan(use_snapshot=False, clean=True)
         return {
             "total_prompts": len(entries),
             "total_versions": sum(e.count for e in entries.values()),

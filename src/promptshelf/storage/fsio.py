@@ -72,6 +72,11 @@ TEMP_PREFIX = ".tmp-"
 _unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
 
 
+def uses_named_temps() -> bool:
+    """True when staging falls back to named temp files (which a crash can leave behind)."""
+    return not _unnamed_files
+
+
 def stage(dir_fd: int, data: bytes, durable: bool) -> Staged:
     """Write ``data`` to a new file in ``dir_fd`` that no reader can see yet."""
     global _unnamed_files
