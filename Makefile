@@ -16,8 +16,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The command-line tour on the embedded store ./promptshelf-data; safe to run again and again
+# (the import skips versions that are already there).
+TOUR_PROMPT := wf_001_llm_1
 run: $(STAMP)
-	$(BIN)/python examples/quickstart.py
+	$(BIN)/promptshelf init
+	$(BIN)/promptshelf import examples/seed-store
+	$(BIN)/promptshelf list
+	$(BIN)/promptshelf log $(TOUR_PROMPT)
+	$(BIN)/promptshelf diff $(TOUR_PROMPT) 1.0.0 best
+	$(BIN)/promptshelf show $(TOUR_PROMPT) best
+	$(BIN)/promptshelf verify
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -26,7 +26,7 @@ from promptshelf import (  # noqa: E402
 )
 
 SEED_STORE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "seed-store"
-BUNDLED_SEED = Path(__file__).resolve().parent / "fixtures" / "seed-store"
+BUNDLED_SEED = Path(__file__).resolve().parents[1] / "examples" / "seed-store"
 
 
 def _filesystem(tmp_path: Path, request: pytest.FixtureRequest) -> VersionStorage:

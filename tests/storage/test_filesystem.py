@@ -84,7 +84,7 @@ def test_reads_the_seed_store_unchanged(seed_copy: Path) -> None:
 
 
 def test_bundled_seed_copy_matches_the_shared_fixture_when_present() -> None:
-    # tests/fixtures/seed-store is a verbatim copy, so the suite runs without shared/ too
+    # examples/seed-store is a verbatim copy, so the suite and the tour run without shared/
     for source in [p for p in (SEED_STORE, BUNDLED_SEED) if p.is_dir()]:
         assert files_under(source) == files_under(BUNDLED_SEED)
         for rel in files_under(source):

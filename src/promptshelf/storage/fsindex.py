@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -339,3 +340,39 @@ def iter_prompt_dirs(root: str, sharding: bool, shard_depth: int) -> Iterator[tu
             except ValidationError:
                 continue
             yield name, path
+
+
+_SHARD_NAME = re.compile(r"[0-9a-f]{1,8}")
+
+
+def detect_layout(root: str) -> dict[str, Any]:
+    """``{"enable_sharding": True, "shard_depth": n}`` for a sharded store on disk, else ``{}``.
+
+    The index snapshot records the layout; without one (a store the original
+    wrote), a store is sharded when its top-level directories all have
+    hexadecimal names of one length and hold prompt directories of versions.
+    """
+    try:
+        with open(os.path.join(root, INDEX_FILE), "rb") as handle:
+            header = handle.readline().rstrip()
+        if header.endswith(b', "index": {'):
+            layout = json.loads(header[: -len(b', "index": {')] + b"}")["layout"]
+            if layout.get("enable_sharding"):
+                return {"enable_sharding": True, "shard_depth": int(layout["shard_depth"])}
+            return {}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        with os.scandir(root) as entries:
+            tops = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
+    except OSError:
+        return {}
+    if not tops or len({len(e.name) for e in tops}) != 1:
+        return {}
+    if not all(_SHARD_NAME.fullmatch(e.name) for e in tops):
+        return {}
+    for top in tops:
+        for _name, path in iter_prompt_dirs(top.path, sharding=False, shard_depth=0):
+            if parse_listing(os.listdir(path))[0]:
+                return {"enable_sharding": True, "shard_depth": len(top.name)}
+    return {}

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
 from .base import VersionStorage
+from .fsindex import detect_layout
 
 ENV_VAR = "PROMPTSHELF_URL"
 DEFAULT_TARGET = "./promptshelf-data"
@@ -106,6 +107,8 @@ def open_storage(
         else:
             backend, config = parse_url(text)
     config.update(options)
+    if ALIASES.get(backend, backend) == "filesystem" and "enable_sharding" not in config:
+        config.update(detect_layout(str(config.get("storage_dir", DEFAULT_TARGET))))
     return build(backend, config)
 
 

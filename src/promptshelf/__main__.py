@@ -1,0 +1,5 @@
+"""``python -m promptshelf``: the same command as ``promptshelf``."""
+
+from .cli import main
+
+main()

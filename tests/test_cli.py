@@ -1,0 +1,348 @@
+"""The promptshelf command, driven for real: exact output, exit codes, nothing written on error."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner, Result
+
+from promptshelf import FileSystemStorage, open_storage
+from promptshelf.cli import cli
+
+from conftest import BUNDLED_SEED
+from helpers import make_version
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> str:
+    return str(tmp_path / "store")
+
+
+@pytest.fixture
+def seeded(store: str) -> str:
+    assert run(store, "import", str(BUNDLED_SEED)).exit_code == 0
+    return store
+
+
+def run(store: str, *args: str, input: str | None = None) -> Result:
+    """``promptshelf COMMAND --store STORE ARGS...`` (``--store`` belongs to each command)."""
+    argv = [args[0], "--store", store, *args[1:]]
+    return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
+
+
+def files_under(root: Path) -> set[str]:
+    return (
+        {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+        if root.exists()
+        else set()
+    )
+
+
+def test_init_import_list(store: str) -> None:
+    result = run(store, "init")
+    assert result.exit_code == 0
+    assert result.stdout == f"Initialized an empty filesystem store at {store}\n"
+    result = run(store, "import", str(BUNDLED_SEED))
+    assert result.stdout == "imported 6 version(s) of 3 prompt(s); 0 already present\n"
+    again = run(store, "import", str(BUNDLED_SEED))
+    assert again.stdout == "imported 0 version(s) of 3 prompt(s); 6 already present\n"
+    listing = run(store, "list")
+    assert listing.stdout == (
+        "PROMPT             LATEST  VERSIONS  UPDATED\n"
+        "wf_001_llm_1       1.2.0   3         2026-11-24 09:28:05\n"
+        "wf_001_llm_2       1.1.0   2         2026-11-24 09:28:05\n"
+        "wf_002_classifier  1.0.0   1         2026-11-24 09:28:05\n"
+    )
+    rows = json.loads(run(store, "list", "--json").stdout)
+    assert rows[0] == {
+        "prompt": "wf_001_llm_1",
+        "latest": "1.2.0",
+        "versions": 3,
+        "updated": "2026-11-24T09:28:05.561806",
+    }
+    lines = run(store, "list", "--nl").stdout.splitlines()
+    assert [json.loads(line)["prompt"] for line in lines] == [
+        "wf_001_llm_1",
+        "wf_001_llm_2",
+        "wf_002_classifier",
+    ]
+
+
+def test_log(seeded: str) -> None:
+    assert run(seeded, "log", "wf_001_llm_1").stdout == (
+        "VERSION  SCORE  STRATEGY         PARENT  AUTHOR     CREATED\n"
+        "1.0.0    60     -                -       baseline   2026-11-24 09:28:05\n"
+        "1.1.0    67.5   clarity_focus    1.0.0   optimizer  2026-11-24 09:28:05\n"
+        "1.2.0    75     structure_focus  1.1.0   optimizer  2026-11-24 09:28:05\n"
+    )
+    rows = json.loads(run(seeded, "log", "wf_001_llm_1", "--json").stdout)
+    assert [r["version"] for r in rows] == ["1.0.0", "1.1.0", "1.2.0"]
+
+
+def test_show(seeded: str) -> None:
+    text = run(seeded, "show", "wf_001_llm_2", "1.1.0", "--text").stdout
+    assert text == "Traduis {{text}} en français — sois concis. 日本語も可。\n"
+    full = run(seeded, "show", "wf_001_llm_1").stdout
+    assert full.startswith("prompt     wf_001_llm_1\nversion    1.2.0\nparent     1.1.0\n")
+    assert "scores     overall 75  clarity 75  efficiency 72\n" in full
+    assert full.endswith(
+        "\n\nYou are a precise assistant.\n\n## Task\nSummarize {{document}} "
+        "in 3 bullet points.\n## Format\nMarkdown.\n"
+    )
+    best = json.loads(run(seeded, "show", "wf_001_llm_1", "best", "--json").stdout)
+    assert best["version"] == "1.2.0"
+
+
+def test_diff(seeded: str) -> None:
+    result = run(seeded, "diff", "wf_001_llm_1", "1.0.0", "1.1.0")
+    assert result.stdout == (
+        "wf_001_llm_1 1.0.0 -> 1.1.0: overall +7.5, clarity +10, efficiency +1, similarity 0.67\n"
+        "--- 1.0.0\n+++ 1.1.0\n@@ -1 +1,4 @@\n"
+        "-You are a helpful assistant. Summarize: {{document}}\n"
+        "+You are a precise assistant.\n+\n+## Task\n"
+        "+Summarize {{document}} in 3-5 bullet points.\n"
+    )
+    assert "\x1b[" not in result.stdout  # no colour when not a terminal
+    coloured = CliRunner().invoke(
+        cli, ["diff", "--store", seeded, "wf_001_llm_1", "1.0.0", "1.1.0"], color=True
+    )
+    assert "\x1b[32m+You are a precise assistant.\x1b[0m" in coloured.stdout
+    same = run(seeded, "diff", "wf_001_llm_1", "1.0.0", "1.0.0")
+    assert same.stdout.endswith("(the texts are identical)\n")
+    data = json.loads(run(seeded, "diff", "wf_001_llm_1", "1.0.0", "latest", "--json").stdout)
+    assert data["improvement"] == 15.0 and data["version2"] == "1.2.0"
+
+
+def test_save_from_text_file_and_stdin(store: str, tmp_path: Path) -> None:
+    result = run(
+        store,
+        "save",
+        "p1",
+        "--text",
+        "Hello {{name}}",
+        "--overall",
+        "70",
+        "--metadata",
+        "run=7",
+        "--metadata",
+        "note=plain text",
+        "--author",
+        "me",
+    )
+    assert (result.exit_code, result.stdout) == (0, "Saved p1 1.0.0\n")
+    source = tmp_path / "prompt.txt"
+    source.write_text("Hello {{name}}, again", encoding="utf-8")
+    assert (
+        run(
+            store,
+            "save",
+            "p1",
+            "--file",
+            str(source),
+            "--strategy",
+            "clarity_focus",
+            "--overall",
+            "80",
+        ).stdout
+        == "Saved p1 1.1.0\n"
+    )
+    assert run(store, "save", "p1", "-", input="From stdin").stdout == "Saved p1 1.1.1\n"
+    storage = open_storage(store)
+    first = storage.get_version("p1", "1.0.0")
+    assert first is not None
+    assert first.prompt.variables == ["name"]
+    assert first.metadata == {"author": "me", "strategy": None, "run": 7, "note": "plain text"}
+    second = storage.get_version("p1", "1.1.0")
+    assert second is not None and second.parent_version == "1.0.0"
+    assert second.optimization_result is not None
+    assert second.optimization_result.improvement_score == 10.0
+
+
+def test_rollback_and_delete(seeded: str) -> None:
+    result = run(seeded, "rollback", "wf_001_llm_1", "1.0.0")
+    assert result.stdout == "Rolled back wf_001_llm_1 to 1.0.0: new version 1.2.1\n"
+    refused = run(seeded, "delete", "wf_001_llm_1", "1.2.1", input="n\n")
+    assert refused.exit_code == 1
+    assert open_storage(seeded).get_version("wf_001_llm_1", "1.2.1") is not None
+    deleted = run(seeded, "delete", "wf_001_llm_1", "1.2.1", "--yes")
+    assert (deleted.exit_code, deleted.stdout) == (0, "Deleted wf_001_llm_1 1.2.1\n")
+    asked = run(seeded, "delete", "wf_001_llm_1", "1.1.0", input="y\n")
+    assert asked.exit_code == 0 and "Delete wf_001_llm_1 1.1.0? [y/N]" in asked.stderr
+
+
+def test_stats_rebuild_verify(seeded: str) -> None:
+    stats = json.loads(run(seeded, "stats", "--json").stdout)
+    assert (stats["total_prompts"], stats["total_versions"]) == (3, 6)
+    assert "total_versions    6\n" in run(seeded, "stats").stdout
+    rebuilt = json.loads(run(seeded, "rebuild-index", "--json").stdout)
+    assert rebuilt == {"total_prompts": 3, "total_versions": 6, "temp_files_removed": 0}
+    ok = run(seeded, "verify")
+    assert (ok.exit_code, ok.stdout) == (0, "OK: 3 prompt(s), 6 version(s) checked\n")
+    (Path(seeded) / "wf_001_llm_2" / "1.1.0.json").write_text("{broken")
+    bad = run(seeded, "verify")
+    assert bad.exit_code == 1
+    assert bad.stdout.splitlines()[0].split() == ["CODE", "LOCATION", "MESSAGE"]
+    assert "FS-LOAD-001" in bad.stdout and "wf_001_llm_2/1.1.0.json" in bad.stdout
+    report = json.loads(run(seeded, "verify", "--json").stdout)
+    assert report["ok"] is False and report["problems"][0]["code"] == "FS-LOAD-001"
+
+
+def test_export_and_migrate(seeded: str, tmp_path: Path) -> None:
+    jsonl = tmp_path / "all.jsonl"
+    assert run(seeded, "export", str(jsonl)).stdout == f"exported 6 version(s) to {jsonl}\n"
+    assert len(jsonl.read_text().splitlines()) == 6
+    assert run(seeded, "export", str(jsonl)).exit_code == 1  # never overwrites
+    copy = tmp_path / "copy"
+    assert run(seeded, "export", str(copy)).stdout.startswith("exported 6 version(s)")
+    assert files_under(copy) >= {"wf_001_llm_1/1.0.0.json", "wf_002_classifier/1.0.0.json"}
+    db = f"sqlite:///{tmp_path}/shelf.db"
+    migrated = CliRunner().invoke(cli, ["migrate", seeded, db])
+    assert migrated.stdout == "copied 6 version(s) of 3 prompt(s); 0 already present\n"
+    reimport = tmp_path / "again"
+    assert run(str(reimport), "import", str(jsonl)).stdout.startswith("imported 6 version(s)")
+
+
+def test_import_single_json_and_sharded_store(store: str, tmp_path: Path) -> None:
+    one = tmp_path / "one.json"
+    one.write_text(make_version("solo", "2.0.0").model_dump_json())
+    assert run(store, "import", str(one)).stdout.startswith("imported 1 version(s)")
+    sharded = FileSystemStorage(tmp_path / "sharded", enable_sharding=True, shard_depth=1)
+    sharded.save_versions([make_version("s1", "1.0.0"), make_version("s2", "1.0.0")])
+    assert run(store, "import", str(tmp_path / "sharded")).stdout.startswith(
+        "imported 2 version(s) of 2 prompt(s)"
+    )
+    assert run(str(tmp_path / "sharded"), "list", "--json").stdout.count('"prompt"') == 2
+
+
+def test_init_sharded(store: str) -> None:
+    assert run(store, "init", "--sharding").exit_code == 0
+    assert run(store, "save", "p", "--text", "x").exit_code == 0
+    assert any(len(p.name) == 2 for p in Path(store).iterdir() if p.is_dir())
+    assert json.loads(run(store, "list", "--json").stdout)[0]["prompt"] == "p"
+
+
+# -- bad input: one line on stderr, the right exit code, nothing written ------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["show", "nobody"], 1, "Error: version 'latest' of prompt 'nobody' not found"),
+        (["show", "wf_001_llm_1", "9.9.9"], 1, "Error: version '9.9.9' of prompt"),
+        (["show", "wf_001_llm_1", "1.x"], 2, "Error: invalid version '1.x'"),
+        (["log", "nobody"], 1, "Error: version 'any' of prompt 'nobody' not found"),
+        (["diff", "wf_001_llm_1", "1.0.0", "7.0.0"], 1, "Error: version '7.0.0'"),
+        (["rollback", "wf_001_llm_1", "3.0.0"], 1, "Error: version '3.0.0'"),
+        (["delete", "wf_001_llm_1", "3.0.0", "--yes"], 1, "Error: version '3.0.0'"),
+        (["show", "../etc"], 2, "Error: invalid prompt id '../etc'"),
+        (["save", "bad/id", "--text", "x"], 2, "Error: invalid prompt id 'bad/id'"),
+        (["save", "p", "--text", "   "], 2, "Error:"),
+        (["save", "p"], 2, "Error: give the text once"),
+        (["save", "p", "--text", "x", "--metadata", "novalue"], 2, "is not KEY=VALUE"),
+        (["save", "p", "--text", "x", "--overall", "101"], 2, "Error: Invalid value"),
+    ],
+)
+def test_errors(seeded: str, args: list[str], code: int, message: str) -> None:
+    before = {p: (Path(seeded) / p).read_bytes() for p in files_under(Path(seeded))}
+    result = run(seeded, *args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+    after = {p: (Path(seeded) / p).read_bytes() for p in files_under(Path(seeded))}
+    assert {k: v for k, v in after.items() if k != ".index.json"} == {
+        k: v for k, v in before.items() if k != ".index.json"
+    }
+
+
+def test_conflicting_import_is_reported_and_keeps_the_existing(seeded: str, tmp_path: Path) -> None:
+    other = tmp_path / "other.jsonl"
+    other.write_text(
+        make_version("wf_001_llm_1", "1.0.0", text="different").model_dump_json() + "\n"
+    )
+    result = run(seeded, "import", str(other))
+    assert result.exit_code == 1
+    assert "Error: wf_001_llm_1 1.0.0 differs from the existing version" in result.stderr
+    kept = open_storage(seeded).get_version("wf_001_llm_1", "1.0.0")
+    assert kept is not None and kept.prompt.text.startswith("You are a helpful")
+
+
+@pytest.mark.parametrize("content", ['{"prompt_id": "x"', "not json at all", "[1, 2]"])
+def test_malformed_import_writes_nothing(store: str, tmp_path: Path, content: str) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(make_version("ok", "1.0.0").model_dump_json() + "\n" + content + "\n")
+    result = run(store, "import", str(bad))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error:") and "item 2" in result.stderr
+    assert "nothing imported" in result.stderr
+    assert files_under(Path(store)) == set()
+
+
+def test_missing_or_unreadable_store(tmp_path: Path) -> None:
+    missing = run(str(tmp_path / "nowhere"), "list")
+    assert missing.exit_code == 1
+    assert missing.stderr == f"Error: no store at '{tmp_path / 'nowhere'}' [STORE-NOT-FOUND]\n"
+    assert not (tmp_path / "nowhere").exists()
+    (tmp_path / "file").write_text("x")
+    assert run(str(tmp_path / "file"), "list").exit_code in (1, 2)
+    bad_url = run("ftp://host/x", "list")
+    assert bad_url.exit_code == 2 and "unknown storage URL scheme 'ftp'" in bad_url.stderr
+    (tmp_path / "junk.db").write_bytes(b"not a database" * 100)
+    corrupt = run(str(tmp_path / "junk.db"), "list")
+    assert corrupt.exit_code == 1 and "STORE-CORRUPT-001" in corrupt.stderr
+
+
+def test_store_from_environment(seeded: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMPTSHELF_URL", seeded)
+    result = CliRunner().invoke(cli, ["list", "--json"])
+    assert len(json.loads(result.stdout)) == 3
+
+
+# -- help, version, documentation ---------------------------------------------------------
+
+
+def all_commands() -> dict[str, click.Command]:
+    return dict(cli.commands)
+
+
+def test_every_command_has_help_and_is_in_the_readme() -> None:
+    readme = README.read_text(encoding="utf-8")
+    documented = set(re.findall(r"^\| promptshelf ([a-z-]+)", readme, flags=re.MULTILINE))
+    for name, command in all_commands().items():
+        assert command.help and len(command.help) > 20, f"{name} has no help text"
+        result = CliRunner().invoke(cli, [name, "-h"])
+        assert result.exit_code == 0 and "Usage: " in result.stdout
+        assert name in documented, f"'promptshelf {name}' is missing from the README's reference"
+
+
+def test_version_and_help() -> None:
+    assert CliRunner().invoke(cli, ["--version"]).stdout == "promptshelf, version 0.1.0\n"
+    assert "Keep, compare and roll back" in CliRunner().invoke(cli, ["-h"]).stdout
+
+
+def test_the_installed_entry_point_and_python_m(seeded: str) -> None:
+    exe = Path(sys.executable).with_name("promptshelf")
+    env = {**os.environ, "PROMPTSHELF_URL": seeded}
+    out = subprocess.run(
+        [str(exe), "show", "wf_002_classifier", "--text"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == "Classify the ticket {{ticket}} as bug, feature or question.\n"
+    out = subprocess.run(
+        [sys.executable, "-m", "promptshelf", "show", "nobody"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1 and out.stderr.startswith("Error: ")
