@@ -346,3 +346,9 @@ def test_the_installed_entry_point_and_python_m(seeded: str) -> None:
         text=True,
     )
     assert out.returncode == 1 and out.stderr.startswith("Error: ")
+
+
+def test_import_leaves_the_source_store_untouched(store: str, seed_copy: Path) -> None:
+    before = {p: (seed_copy / p).read_bytes() for p in files_under(seed_copy)}
+    assert run(store, "import", str(seed_copy)).exit_code == 0
+    assert {p: (seed_copy / p).read_bytes() for p in files_under(seed_copy)} == before

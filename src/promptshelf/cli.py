@@ -229,7 +229,9 @@ def _parse_metadata(pairs: tuple[str, ...]) -> dict[str, Any]:
 def import_(storage: VersionStorage, path: Path) -> None:
     """Import a PromptVersion JSON file, a JSON-lines file, or a store in the original layout."""
     if path.is_dir():
-        source: VersionStorage = FileSystemStorage(path, create=False, **detect_layout(str(path)))
+        # use_index=False: importing reads the source and leaves it exactly as it was
+        layout = detect_layout(str(path))
+        source: VersionStorage = FileSystemStorage(path, create=False, use_index=False, **layout)
     else:
         source = InMemoryStorage()
         source.save_versions(_read_versions(path))

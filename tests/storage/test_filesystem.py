@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -403,3 +404,18 @@ def test_verify_catches_an_index_that_contradicts_its_directory(tmp_path: Path) 
     assert [p.code for p in store.verify().problems] == ["INDEX-MISMATCH"]
     index.write_text("{garbage")
     assert [p.code for p in store.verify().problems] == ["INDEX-UNREADABLE"]
+
+
+def test_a_read_only_store_reads(seed_copy: Path) -> None:
+    for path in [seed_copy, *seed_copy.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        store = FileSystemStorage(seed_copy, create=False)
+        if os.access(seed_copy, os.W_OK):  # root ignores permissions: nothing more to check
+            return
+        assert store.get_storage_stats()["total_versions"] == 6
+        assert store.list_prompts() == sorted(SEED_LATEST)
+        assert store.verify().ok
+    finally:
+        for path in [seed_copy, *seed_copy.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)

@@ -500,7 +500,10 @@ class FileSystemStorage(VersionStorage):
             if entry is not None:
                 entries[prompt_id] = entry
         if self.use_index and (not use_snapshot or self._snapshot_changed(previous, entries)):
-            self._snapshot.write(entries, self._layout())
+            try:
+                self._snapshot.write(entries, self._layout())
+            except OSError as exc:  # a read-only store is still readable: the index is a cache
+                log.debug("index snapshot not written: %s", exc)
         return entries, cleaned
 
     @staticmethod
