@@ -80,6 +80,32 @@ class VersionConflictError(VersionError, FileExistsError):
         super().__init__(f"version {version!r} of prompt {prompt_id!r} already exists", context=ctx)
 
 
+class LabelError(VersionError):
+    default_code = "LABEL-000"
+
+
+class LabelNotFoundError(LabelError, LookupError):
+    default_code = "LABEL-NOT-FOUND"
+
+
+class LabelInUseError(LabelError):
+    """A version a label points at cannot be deleted without ``force=True``."""
+
+    default_code = "LABEL-IN-USE"
+
+
+class RenderError(OptimizerError, ValueError):
+    """A strict render found placeholders with no value."""
+
+    default_code = "RENDER-MISSING"
+
+
+class VariableMismatchError(ValidationError):
+    """Declared variables and the text's placeholders disagree (strict mode)."""
+
+    default_code = "PS-VARIABLES-001"
+
+
 class StorageError(OptimizerError, OSError):
     """A storage backend failed to do what was asked."""
 
@@ -150,14 +176,19 @@ __all__ = [
     "DeleteError",
     "InvalidPromptIdError",
     "InvalidVersionError",
+    "LabelError",
+    "LabelInUseError",
+    "LabelNotFoundError",
     "LoadError",
     "LockTimeoutError",
     "OptimizerError",
     "PayloadTooLargeError",
+    "RenderError",
     "SaveError",
     "StorageError",
     "StoreNotFoundError",
     "ValidationError",
+    "VariableMismatchError",
     "VersionConflictError",
     "VersionError",
     "VersionNotFoundError",

@@ -168,3 +168,36 @@ class PromptVersion(BaseModel):
 
     def is_baseline(self) -> bool:
         return self.parent_version is None
+
+
+class LabelAction(str, Enum):
+    SET = "set"  # the label pointed nowhere before
+    MOVE = "move"  # the label pointed at another version before
+    REMOVE = "remove"
+
+
+class LabelEvent(BaseModel):
+    """One entry of a prompt's append-only label history."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int = Field(..., ge=1)  # position in the prompt's history, from 1
+    prompt_id: str
+    label: str
+    action: LabelAction
+    from_version: str | None = None
+    to_version: str | None = None
+    actor: str | None = None
+    reason: str | None = None
+    at: datetime = Field(default_factory=datetime.now)
+
+
+def labels_after(events: list[LabelEvent]) -> dict[str, str]:
+    """Where every label points once ``events`` (in order) have happened."""
+    current: dict[str, str] = {}
+    for event in events:
+        if event.action is LabelAction.REMOVE or event.to_version is None:
+            current.pop(event.label, None)
+        else:
+            current[event.label] = event.to_version
+    return current

@@ -21,13 +21,16 @@ from pydantic_core import PydanticSerializationError
 from .. import semver
 from ..errors import (
     CorruptVersionError,
+    LabelInUseError,
+    LabelNotFoundError,
     OptimizerError,
     PayloadTooLargeError,
     StorageError,
     ValidationError,
+    VersionNotFoundError,
 )
-from ..ids import validate_prompt_id
-from ..models import PromptVersion
+from ..ids import validate_name, validate_prompt_id
+from ..models import LabelAction, LabelEvent, PromptVersion, labels_after
 from .verify import Problem, VerifyReport
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
@@ -72,12 +75,67 @@ class VersionStorage(abc.ABC):
         validate_prompt_id(prompt_id)
         return self._version_numbers(prompt_id)
 
-    def delete_version(self, prompt_id: str, version: str) -> bool:
-        """Remove one version; True if it existed."""
+    def delete_version(self, prompt_id: str, version: str, *, force: bool = False) -> bool:
+        """Remove one version; True if it existed.
+
+        A version that a label points at is kept (``LabelInUseError``) unless
+        ``force=True``, which also removes those labels and records that in
+        the label history.
+        """
         self._check_open()
         validate_prompt_id(prompt_id)
         semver.parse(version)
-        return self._delete(prompt_id, version)
+        return self._delete(prompt_id, version, force)
+
+    # -- labels: named, movable pointers with an append-only history -------------
+
+    def set_label(
+        self,
+        prompt_id: str,
+        label: str,
+        version: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> LabelEvent:
+        """Point ``label`` at ``version`` (which must exist); returns the recorded event."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        validate_name(label, "label")
+        semver.parse(version)
+        return self._set_label(prompt_id, label, version, _text(actor), _text(reason))
+
+    def remove_label(
+        self, prompt_id: str, label: str, *, actor: str | None = None, reason: str | None = None
+    ) -> bool:
+        """Remove ``label``; True if it existed (and the removal was recorded)."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        validate_name(label, "label")
+        return self._remove_label(prompt_id, label, _text(actor), _text(reason)) is not None
+
+    def get_label(self, prompt_id: str, label: str) -> str | None:
+        """The version ``label`` points at, or None."""
+        return self.list_labels(prompt_id).get(validate_name(label, "label"))
+
+    def list_labels(self, prompt_id: str) -> dict[str, str]:
+        """Every label of the prompt and the version it points at."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        return self._labels(prompt_id)
+
+    def get_version_by_label(self, prompt_id: str, label: str) -> PromptVersion | None:
+        version = self.get_label(prompt_id, label)
+        return None if version is None else self._get(prompt_id, version)
+
+    def label_history(self, prompt_id: str, label: str | None = None) -> list[LabelEvent]:
+        """Every set, move and removal, oldest first (of one label, or of all)."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        if label is not None:
+            validate_name(label, "label")
+        events = self._label_events(prompt_id)
+        return [e for e in events if label is None or e.label == label]
 
     def clear_all(self) -> None:
         self._check_open()
@@ -174,7 +232,24 @@ class VersionStorage(abc.ABC):
     def _version_numbers(self, prompt_id: str) -> list[str]: ...
 
     @abc.abstractmethod
-    def _delete(self, prompt_id: str, version: str) -> bool: ...
+    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
+        """Delete under the same exclusion as label changes (see ``labels_blocking``)."""
+
+    @abc.abstractmethod
+    def _set_label(
+        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
+    ) -> LabelEvent: ...
+
+    @abc.abstractmethod
+    def _remove_label(
+        self, prompt_id: str, label: str, actor: str | None, reason: str | None
+    ) -> LabelEvent | None: ...
+
+    @abc.abstractmethod
+    def _label_events(self, prompt_id: str) -> list[LabelEvent]: ...
+
+    def _labels(self, prompt_id: str) -> dict[str, str]:
+        return labels_after(self._label_events(prompt_id))
 
     @abc.abstractmethod
     def _clear(self) -> None: ...
@@ -257,3 +332,70 @@ def decode_version(
             },
         )
     return loaded
+
+
+def _text(value: str | None) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(f"actor and reason must be strings, got {type(value).__name__}")
+    return value
+
+
+def next_label_event(
+    events: list[LabelEvent],
+    prompt_id: str,
+    label: str,
+    to_version: str | None,
+    actor: str | None,
+    reason: str | None,
+) -> LabelEvent | None:
+    """The event that moves ``label`` to ``to_version`` (None: removes it), or None if a
+    removal finds nothing to remove. Backends call this while holding their lock."""
+    current = labels_after(events).get(label)
+    if to_version is None:
+        if current is None:
+            return None
+        action = LabelAction.REMOVE
+    else:
+        action = LabelAction.SET if current is None else LabelAction.MOVE
+    return LabelEvent(
+        seq=len(events) + 1,
+        prompt_id=prompt_id,
+        label=label,
+        action=action,
+        from_version=current,
+        to_version=to_version,
+        actor=actor,
+        reason=reason,
+    )
+
+
+def labels_blocking(
+    events: list[LabelEvent], prompt_id: str, version: str, force: bool
+) -> list[LabelEvent]:
+    """Removal events for the labels on ``version``; refuses unless ``force``."""
+    on_it = sorted(name for name, v in labels_after(events).items() if v == version)
+    if on_it and not force:
+        raise LabelInUseError(
+            f"{prompt_id} {version} is labelled {', '.join(on_it)}; move the label(s) first "
+            "or delete with force=True",
+            context={"prompt_id": prompt_id, "version": version, "labels": on_it},
+        )
+    removals: list[LabelEvent] = []
+    for name in on_it:
+        event = next_label_event(
+            events + removals, prompt_id, name, None, "promptshelf", f"version {version} deleted"
+        )
+        if event is not None:
+            removals.append(event)
+    return removals
+
+
+def missing_version(prompt_id: str, version: str) -> VersionNotFoundError:
+    return VersionNotFoundError(prompt_id, version, {"reason": "a label must point at a version"})
+
+
+def missing_label(prompt_id: str, label: str) -> LabelNotFoundError:
+    return LabelNotFoundError(
+        f"prompt {prompt_id!r} has no label {label!r}",
+        context={"prompt_id": prompt_id, "label": label},
+    )

@@ -34,13 +34,14 @@ from ..errors import (
     ConfigurationError,
     CorruptVersionError,
     DeleteError,
+    LabelInUseError,
     LoadError,
     LockTimeoutError,
     SaveError,
     StoreNotFoundError,
     VersionConflictError,
 )
-from ..models import PromptVersion
+from ..models import LabelEvent, PromptVersion
 from . import fsio
 from .base import (
     MAX_VERSION_BYTES,
@@ -48,6 +49,9 @@ from .base import (
     checked_version,
     decode_version,
     encode_version,
+    labels_blocking,
+    missing_version,
+    next_label_event,
 )
 from .fsindex import (
     IndexEntry,
@@ -62,6 +66,7 @@ from .fsindex import (
     stamp_of,
 )
 from .fsio import TEMP_PREFIX
+from .fslabels import LABELS_FILE, LabelLogs
 from .verify import Problem, VerifyReport
 
 log = logging.getLogger(__name__)
@@ -133,6 +138,7 @@ class FileSystemStorage(VersionStorage):
         self._cache: LRUCache[_Cached] = LRUCache(cache_size if use_cache else 0)
         self._listings = ListingCache(enabled=use_index)
         self._snapshot = IndexSnapshot(self._root)
+        self._labels_log = LabelLogs()
 
     # -- paths ---------------------------------------------------------------
 
@@ -410,18 +416,26 @@ class FileSystemStorage(VersionStorage):
 
     # -- deleting ------------------------------------------------------------
 
-    def _delete(self, prompt_id: str, version: str) -> bool:
+    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
         try:
             dir_fd = self._locked_prompt_dir(prompt_id, create=False)
             if dir_fd is None:
                 return False
             try:
+                if not _exists(dir_fd, f"{version}.json"):
+                    return False
+                prompt_dir = self._prompt_dir(prompt_id)
+                removals = labels_blocking(
+                    self._labels_log.read(prompt_dir), prompt_id, version, force
+                )
+                if removals:  # first: a crash must never leave a label on a deleted version
+                    self._labels_log.append(dir_fd, removals, self.durable)
                 removed = fsio.unlink(dir_fd, f"{version}.json")
                 if removed and self.durable:
                     fsio.fsync(dir_fd)
             finally:
                 fsio.close(dir_fd)
-        except LockTimeoutError:
+        except (LockTimeoutError, LabelInUseError):
             raise
         except OSError as exc:
             raise DeleteError(
@@ -433,6 +447,47 @@ class FileSystemStorage(VersionStorage):
             self._listings.forget(prompt_id)
         return removed
 
+    # -- labels (see fslabels) ----------------------------------------------------
+
+    def _set_label(
+        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
+    ) -> LabelEvent:
+        event = self._change_label(prompt_id, label, version, actor, reason)
+        assert event is not None  # setting a label always records an event
+        return event
+
+    def _remove_label(
+        self, prompt_id: str, label: str, actor: str | None, reason: str | None
+    ) -> LabelEvent | None:
+        return self._change_label(prompt_id, label, None, actor, reason)
+
+    def _change_label(
+        self,
+        prompt_id: str,
+        label: str,
+        version: str | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> LabelEvent | None:
+        dir_fd = self._locked_prompt_dir(prompt_id, create=False)
+        if dir_fd is None:
+            if version is None:
+                return None
+            raise missing_version(prompt_id, version)
+        try:
+            if version is not None and not _exists(dir_fd, f"{version}.json"):
+                raise missing_version(prompt_id, version)
+            events = self._labels_log.read(self._prompt_dir(prompt_id))
+            event = next_label_event(events, prompt_id, label, version, actor, reason)
+            if event is not None:
+                self._labels_log.append(dir_fd, [event], self.durable)
+            return event
+        finally:
+            fsio.close(dir_fd)
+
+    def _label_events(self, prompt_id: str) -> list[LabelEvent]:
+        return self._labels_log.read(self._prompt_dir(prompt_id))
+
     def _clear(self) -> None:
         for prompt_id, path in list(
             iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
@@ -442,7 +497,11 @@ class FileSystemStorage(VersionStorage):
                 continue
             try:
                 for name in os.listdir(dir_fd):
-                    if name.endswith(".json") or name.startswith(TEMP_PREFIX):
+                    if (
+                        name.endswith(".json")
+                        or name.startswith(TEMP_PREFIX)
+                        or name == LABELS_FILE
+                    ):
                         fsio.unlink(dir_fd, name)
                 try:
                     os.rmdir(path)
@@ -625,3 +684,11 @@ def _stage_in_parallel(
             fsio.discard(content)
         raise failure
     return staged
+
+
+def _exists(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True

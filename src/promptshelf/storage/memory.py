@@ -11,8 +11,14 @@ import threading
 
 from .. import semver
 from ..errors import VersionConflictError
-from ..models import PromptVersion
-from .base import VersionStorage, encode_version
+from ..models import LabelEvent, PromptVersion
+from .base import (
+    VersionStorage,
+    encode_version,
+    labels_blocking,
+    missing_version,
+    next_label_event,
+)
 
 
 class InMemoryStorage(VersionStorage):
@@ -20,6 +26,7 @@ class InMemoryStorage(VersionStorage):
 
     def __init__(self, create: bool = True) -> None:  # ``create`` is accepted for symmetry
         self._versions: dict[str, dict[str, bytes]] = {}
+        self._events: dict[str, list[LabelEvent]] = {}
         self._lock = threading.Lock()
 
     def _save(self, version: PromptVersion) -> None:
@@ -40,19 +47,48 @@ class InMemoryStorage(VersionStorage):
             numbers = list(self._versions.get(prompt_id, ()))
         return semver.sort_versions(numbers)
 
-    def _delete(self, prompt_id: str, version: str) -> bool:
+    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
         with self._lock:
             versions = self._versions.get(prompt_id)
             if versions is None or version not in versions:
                 return False
+            events = self._events.setdefault(prompt_id, [])
+            events.extend(labels_blocking(events, prompt_id, version, force))
             del versions[version]
             if not versions:
                 del self._versions[prompt_id]
             return True
 
+    def _set_label(
+        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
+    ) -> LabelEvent:
+        with self._lock:
+            if version not in self._versions.get(prompt_id, {}):
+                raise missing_version(prompt_id, version)
+            events = self._events.setdefault(prompt_id, [])
+            event = next_label_event(events, prompt_id, label, version, actor, reason)
+            assert event is not None  # a move always yields an event
+            events.append(event)
+            return event
+
+    def _remove_label(
+        self, prompt_id: str, label: str, actor: str | None, reason: str | None
+    ) -> LabelEvent | None:
+        with self._lock:
+            events = self._events.setdefault(prompt_id, [])
+            event = next_label_event(events, prompt_id, label, None, actor, reason)
+            if event is not None:
+                events.append(event)
+            return event
+
+    def _label_events(self, prompt_id: str) -> list[LabelEvent]:
+        with self._lock:
+            return list(self._events.get(prompt_id, ()))
+
     def _clear(self) -> None:
         with self._lock:
             self._versions.clear()
+            self._events.clear()
 
     def _prompts(self) -> list[str]:
         with self._lock:

@@ -27,13 +27,21 @@ from ..errors import (
     ValidationError,
     VersionConflictError,
 )
-from ..models import PromptVersion
-from .base import VersionStorage, checked_version, decode_version, encode_version
+from ..models import LabelEvent, PromptVersion
+from .base import (
+    VersionStorage,
+    checked_version,
+    decode_version,
+    encode_version,
+    labels_blocking,
+    missing_version,
+    next_label_event,
+)
 
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Each entry upgrades the schema from the previous version; ``{s}`` is the schema name.
 MIGRATIONS: dict[int, list[str]] = {
@@ -49,6 +57,20 @@ MIGRATIONS: dict[int, list[str]] = {
             created_at    timestamp        NOT NULL,
             saved_at      timestamptz      NOT NULL DEFAULT now(),
             PRIMARY KEY (prompt_id, major, minor, patch)
+        )""",
+    ],
+    2: [
+        """CREATE TABLE IF NOT EXISTS {s}.promptshelf_label_events (
+            prompt_id    text        NOT NULL,
+            seq          integer     NOT NULL,
+            label        text        NOT NULL,
+            action       text        NOT NULL,
+            from_version text,
+            to_version   text,
+            actor        text,
+            reason       text,
+            at           timestamp   NOT NULL,
+            PRIMARY KEY (prompt_id, seq)
         )""",
     ],
 }
@@ -96,6 +118,7 @@ class PostgresStorage(VersionStorage):
         self.schema = schema
         self.durable = durable
         self._t = f'"{schema}".promptshelf_versions'
+        self._events_table = f'"{schema}".promptshelf_label_events'
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
@@ -269,18 +292,117 @@ class PostgresStorage(VersionStorage):
             ).fetchall()
         return [r[0] for r in rows]
 
-    def _delete(self, prompt_id: str, version: str) -> bool:
-        with self._connection("delete") as conn:
-            cursor = conn.execute(
+    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
+        key = semver.parse(version)
+        with self._prompt_transaction("delete", prompt_id) as conn:
+            if not self._has(conn, prompt_id, key):
+                return False
+            removals = labels_blocking(self._events(conn, prompt_id), prompt_id, version, force)
+            self._record(conn, removals)
+            conn.execute(
                 f"DELETE FROM {self._t} "
                 "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
-                (prompt_id, *semver.parse(version)),
+                (prompt_id, *key),
             )
-            return cursor.rowcount > 0
+        return True
+
+    @contextmanager
+    def _prompt_transaction(self, action: str, prompt_id: str) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction holding the prompt's advisory lock: label changes and deletes of one
+        prompt happen one at a time, on every host."""
+        with self._connection(action) as conn, conn.transaction():
+            conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                (f"promptshelf:{self.schema}:{prompt_id}",),
+            )
+            yield conn
+
+    def _has(self, conn: psycopg.Connection[Any], prompt_id: str, key: tuple[int, ...]) -> bool:
+        return (
+            conn.execute(
+                f"SELECT 1 FROM {self._t} "
+                "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
+                (prompt_id, *key),
+            ).fetchone()
+            is not None
+        )
+
+    def _events(self, conn: psycopg.Connection[Any], prompt_id: str) -> list[LabelEvent]:
+        rows = conn.execute(
+            "SELECT seq, label, action, from_version, to_version, actor, reason, at "
+            f"FROM {self._events_table} WHERE prompt_id = %s ORDER BY seq",
+            (prompt_id,),
+        ).fetchall()
+        return [
+            LabelEvent(
+                seq=r[0],
+                prompt_id=prompt_id,
+                label=r[1],
+                action=r[2],
+                from_version=r[3],
+                to_version=r[4],
+                actor=r[5],
+                reason=r[6],
+                at=r[7],
+            )
+            for r in rows
+        ]
+
+    def _record(self, conn: psycopg.Connection[Any], events: list[LabelEvent]) -> None:
+        for e in events:
+            conn.execute(
+                f"INSERT INTO {self._events_table} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    e.prompt_id,
+                    e.seq,
+                    e.label,
+                    e.action.value,
+                    e.from_version,
+                    e.to_version,
+                    e.actor,
+                    e.reason,
+                    e.at,
+                ),
+            )
+
+    def _change_label(
+        self,
+        prompt_id: str,
+        label: str,
+        version: str | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> LabelEvent | None:
+        with self._prompt_transaction("label", prompt_id) as conn:
+            if version is not None and not self._has(conn, prompt_id, semver.parse(version)):
+                raise missing_version(prompt_id, version)
+            event = next_label_event(
+                self._events(conn, prompt_id), prompt_id, label, version, actor, reason
+            )
+            if event is not None:
+                self._record(conn, [event])
+        return event
+
+    def _set_label(
+        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
+    ) -> LabelEvent:
+        event = self._change_label(prompt_id, label, version, actor, reason)
+        assert event is not None  # setting a label always records an event
+        return event
+
+    def _remove_label(
+        self, prompt_id: str, label: str, actor: str | None, reason: str | None
+    ) -> LabelEvent | None:
+        return self._change_label(prompt_id, label, None, actor, reason)
+
+    def _label_events(self, prompt_id: str) -> list[LabelEvent]:
+        with self._connection("read") as conn:
+            return self._events(conn, prompt_id)
 
     def _clear(self) -> None:
-        with self._connection("clear") as conn:
+        with self._connection("clear") as conn, conn.transaction():
             conn.execute(f"DELETE FROM {self._t}")
+            conn.execute(f"DELETE FROM {self._events_table}")
 
     def _prompts(self) -> list[str]:
         with self._connection("read") as conn:

@@ -26,11 +26,19 @@ from ..errors import (
     StoreNotFoundError,
     VersionConflictError,
 )
-from ..models import PromptVersion
-from .base import VersionStorage, checked_version, decode_version, encode_version
+from ..models import LabelEvent, PromptVersion
+from .base import (
+    VersionStorage,
+    checked_version,
+    decode_version,
+    encode_version,
+    labels_blocking,
+    missing_version,
+    next_label_event,
+)
 from .verify import Problem, VerifyReport
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS promptshelf_meta (
@@ -47,6 +55,18 @@ CREATE TABLE IF NOT EXISTS promptshelf_versions (
     overall_score REAL    NOT NULL,
     created_at    TEXT    NOT NULL,
     PRIMARY KEY (prompt_id, major, minor, patch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS promptshelf_label_events (   -- schema 2: append-only
+    prompt_id    TEXT    NOT NULL,
+    seq          INTEGER NOT NULL,
+    label        TEXT    NOT NULL,
+    action       TEXT    NOT NULL,
+    from_version TEXT,
+    to_version   TEXT,
+    actor        TEXT,
+    reason       TEXT,
+    at           TEXT    NOT NULL,
+    PRIMARY KEY (prompt_id, seq)
 ) WITHOUT ROWID;
 """
 
@@ -90,6 +110,11 @@ class SQLiteStorage(VersionStorage):
             found = conn.execute(
                 "SELECT value FROM promptshelf_meta WHERE key = 'schema_version'"
             ).fetchone()[0]
+            if int(found) < SCHEMA_VERSION:  # the script above created what was missing
+                conn.execute(
+                    "UPDATE promptshelf_meta SET value = ? WHERE key = 'schema_version'",
+                    (str(SCHEMA_VERSION),),
+                )
         if int(found) > SCHEMA_VERSION:
             raise ConfigurationError(
                 f"{self.path} has schema version {found}; this promptshelf knows up to "
@@ -168,22 +193,14 @@ class SQLiteStorage(VersionStorage):
             )
             for v in versions
         ]
-        conn = self._conn()
-        with self._errors("save"):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for row in rows:
-                    try:
-                        conn.execute(
-                            "INSERT INTO promptshelf_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
-                        )
-                    except sqlite3.IntegrityError:
-                        raise VersionConflictError(str(row[0]), str(row[4])) from None
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._transaction("save") as conn:
+            for row in rows:
+                try:
+                    conn.execute(
+                        "INSERT INTO promptshelf_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+                    )
+                except sqlite3.IntegrityError:
+                    raise VersionConflictError(str(row[0]), str(row[4])) from None
         return len(rows)
 
     def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
@@ -242,19 +259,124 @@ class SQLiteStorage(VersionStorage):
             )
         return [r[0] for r in rows]
 
-    def _delete(self, prompt_id: str, version: str) -> bool:
-        major, minor, patch = semver.parse(version)
-        with self._errors("delete"):
-            cursor = self._conn().execute(
+    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
+        key = semver.parse(version)
+        with self._transaction("delete") as conn:
+            if not self._has(conn, prompt_id, key):
+                return False
+            removals = labels_blocking(self._events(conn, prompt_id), prompt_id, version, force)
+            self._record(conn, removals)
+            conn.execute(
                 "DELETE FROM promptshelf_versions "
                 "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
-                (prompt_id, major, minor, patch),
+                (prompt_id, *key),
             )
-        return cursor.rowcount > 0
+        return True
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` (the write lock, so reads inside are current) ... ``COMMIT``."""
+        conn = self._conn()
+        with self._errors(action):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    @staticmethod
+    def _has(conn: sqlite3.Connection, prompt_id: str, key: tuple[int, int, int]) -> bool:
+        return (
+            conn.execute(
+                "SELECT 1 FROM promptshelf_versions "
+                "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
+                (prompt_id, *key),
+            ).fetchone()
+            is not None
+        )
+
+    @staticmethod
+    def _events(conn: sqlite3.Connection, prompt_id: str) -> list[LabelEvent]:
+        rows = conn.execute(
+            "SELECT seq, label, action, from_version, to_version, actor, reason, at "
+            "FROM promptshelf_label_events WHERE prompt_id = ? ORDER BY seq",
+            (prompt_id,),
+        ).fetchall()
+        return [
+            LabelEvent(
+                seq=r[0],
+                prompt_id=prompt_id,
+                label=r[1],
+                action=r[2],
+                from_version=r[3],
+                to_version=r[4],
+                actor=r[5],
+                reason=r[6],
+                at=r[7],
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    def _record(conn: sqlite3.Connection, events: list[LabelEvent]) -> None:
+        conn.executemany(
+            "INSERT INTO promptshelf_label_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.prompt_id,
+                    e.seq,
+                    e.label,
+                    e.action.value,
+                    e.from_version,
+                    e.to_version,
+                    e.actor,
+                    e.reason,
+                    e.at.isoformat(),
+                )
+                for e in events
+            ],
+        )
+
+    def _change_label(
+        self,
+        prompt_id: str,
+        label: str,
+        version: str | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> LabelEvent | None:
+        with self._transaction("label") as conn:
+            if version is not None and not self._has(conn, prompt_id, semver.parse(version)):
+                raise missing_version(prompt_id, version)
+            events = self._events(conn, prompt_id)
+            event = next_label_event(events, prompt_id, label, version, actor, reason)
+            if event is not None:
+                self._record(conn, [event])
+        return event
+
+    def _set_label(
+        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
+    ) -> LabelEvent:
+        event = self._change_label(prompt_id, label, version, actor, reason)
+        assert event is not None  # setting a label always records an event
+        return event
+
+    def _remove_label(
+        self, prompt_id: str, label: str, actor: str | None, reason: str | None
+    ) -> LabelEvent | None:
+        return self._change_label(prompt_id, label, None, actor, reason)
+
+    def _label_events(self, prompt_id: str) -> list[LabelEvent]:
+        with self._errors("read"):
+            return self._events(self._conn(), prompt_id)
 
     def _clear(self) -> None:
-        with self._errors("clear"):
-            self._conn().execute("DELETE FROM promptshelf_versions")
+        with self._transaction("clear") as conn:
+            conn.execute("DELETE FROM promptshelf_versions")
+            conn.execute("DELETE FROM promptshelf_label_events")
 
     def _prompts(self) -> list[str]:
         with self._errors("read"):
