@@ -35,7 +35,8 @@ def seeded(store: str) -> str:
 
 def run(store: str, *args: str, input: str | None = None) -> Result:
     """``promptshelf COMMAND --store STORE ARGS...`` (``--store`` belongs to each command)."""
-    argv = [args[0], "--store", store, *args[1:]]
+    depth = 2 if isinstance(cli.commands[args[0]], click.Group) else 1
+    argv = [*args[:depth], "--store", store, *args[depth:]]
     return CliRunner().invoke(cli, argv, input=input, catch_exceptions=False)
 
 
@@ -310,7 +311,13 @@ def test_store_from_environment(seeded: str, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def all_commands() -> dict[str, click.Command]:
-    return dict(cli.commands)
+    """Every command, with a group's subcommands as ``"group sub"``."""
+    found: dict[str, click.Command] = {}
+    for name, command in cli.commands.items():
+        found[name] = command
+        if isinstance(command, click.Group):
+            found.update({f"{name} {sub}": c for sub, c in command.commands.items()})
+    return found
 
 
 def test_every_command_has_help_and_is_in_the_readme() -> None:
@@ -318,9 +325,10 @@ def test_every_command_has_help_and_is_in_the_readme() -> None:
     documented = set(re.findall(r"^\| promptshelf ([a-z-]+)", readme, flags=re.MULTILINE))
     for name, command in all_commands().items():
         assert command.help and len(command.help) > 20, f"{name} has no help text"
-        result = CliRunner().invoke(cli, [name, "-h"])
+        result = CliRunner().invoke(cli, [*name.split(), "-h"])
         assert result.exit_code == 0 and "Usage: " in result.stdout
-        assert name in documented, f"'promptshelf {name}' is missing from the README's reference"
+        top = name.split()[0]
+        assert top in documented, f"'promptshelf {top}' is missing from the README's reference"
 
 
 def test_version_and_help() -> None:
@@ -352,3 +360,60 @@ def test_import_leaves_the_source_store_untouched(store: str, seed_copy: Path) -
     before = {p: (seed_copy / p).read_bytes() for p in files_under(seed_copy)}
     assert run(store, "import", str(seed_copy)).exit_code == 0
     assert {p: (seed_copy / p).read_bytes() for p in files_under(seed_copy)} == before
+
+
+def test_labels(seeded: str) -> None:
+    assert (
+        run(
+            seeded,
+            "label",
+            "set",
+            "wf_001_llm_1",
+            "production",
+            "1.1.0",
+            "--actor",
+            "ana",
+            "--reason",
+            "launch",
+        ).stdout
+        == "wf_001_llm_1 production -> 1.1.0\n"
+    )
+    moved = run(seeded, "label", "set", "wf_001_llm_1", "production", "best")
+    assert moved.stdout == "wf_001_llm_1 production -> 1.2.0 (was 1.1.0)\n"
+    run(seeded, "label", "set", "wf_001_llm_1", "staging", "label:production")
+    assert run(seeded, "label", "ls", "wf_001_llm_1").stdout == (
+        "LABEL       VERSION\nproduction  1.2.0\nstaging     1.2.0\n"
+    )
+    shown = run(seeded, "show", "wf_001_llm_1", "label:production", "--text")
+    assert shown.stdout.startswith("You are a precise assistant.")
+    diff = run(seeded, "diff", "wf_001_llm_1", "1.0.0", "label:staging")
+    assert diff.stdout.startswith("wf_001_llm_1 1.0.0 -> 1.2.0:")
+    assert run(seeded, "label", "rm", "wf_001_llm_1", "staging").stdout == (
+        "Removed wf_001_llm_1 staging\n"
+    )
+    log = json.loads(run(seeded, "label", "log", "wf_001_llm_1", "--json").stdout)
+    assert [(e["label"], e["action"], e["from"], e["to"]) for e in log] == [
+        ("production", "set", None, "1.1.0"),
+        ("production", "move", "1.1.0", "1.2.0"),
+        ("staging", "set", None, "1.2.0"),
+        ("staging", "remove", "1.2.0", None),
+    ]
+    assert log[0]["actor"] == "ana" and log[0]["reason"] == "launch"
+    table = run(seeded, "label", "log", "wf_001_llm_1", "production").stdout.splitlines()
+    assert table[0].split() == ["SEQ", "AT", "LABEL", "ACTION", "FROM", "TO", "ACTOR", "REASON"]
+    assert len(table) == 3
+    gone = run(seeded, "label", "rm", "wf_001_llm_1", "staging")
+    assert gone.exit_code == 1 and "has no label 'staging'" in gone.stderr
+    missing = run(seeded, "label", "set", "wf_001_llm_1", "production", "8.0.0")
+    assert missing.exit_code == 1
+    bad = run(seeded, "label", "set", "wf_001_llm_1", "../x", "1.0.0")
+    assert bad.exit_code == 2 and "invalid label" in bad.stderr
+    blocked = run(seeded, "delete", "wf_001_llm_1", "1.2.0", "--yes")
+    assert blocked.exit_code == 1 and "LABEL-IN-USE" in blocked.stderr
+
+
+def test_save_skips_unchanged_text(store: str) -> None:
+    assert run(store, "save", "p", "--text", "Hello").stdout == "Saved p 1.0.0\n"
+    same = run(store, "save", "p", "--text", "Hello", "--overall", "50")
+    assert same.stdout == "Unchanged: p is already at 1.0.0 (--force-new saves anyway)\n"
+    assert run(store, "save", "p", "--text", "Hello", "--force-new").stdout == "Saved p 1.0.1\n"

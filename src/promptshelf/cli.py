@@ -26,6 +26,7 @@ from .manager import VersionManager
 from .migrate import MigrationReport, migrate
 from .models import OptimizationResult, OptimizationStrategy, Prompt, PromptAnalysis, PromptVersion
 from .storage import FileSystemStorage, InMemoryStorage, VersionStorage, open_storage
+from .storage.base import missing_label
 from .storage.fsindex import detect_layout
 from .storage.opener import DEFAULT_TARGET, ENV_VAR
 
@@ -149,6 +150,7 @@ def init(target: str, sharding: bool, shard_depth: int) -> None:
     help="Record an optimization with this strategy (bumps the minor version).",
 )
 @click.option("--author", help="Stored as metadata author.")
+@click.option("--force-new", is_flag=True, help="Save even if nothing changed since the latest.")
 @with_store(create=True)
 def save(
     storage: VersionStorage,
@@ -168,8 +170,13 @@ def save(
     efficiency: float,
     strategy: str | None,
     author: str | None,
+    force_new: bool,
 ) -> None:
-    """Save a new version of PROMPT_ID from --text, --file or standard input (-)."""
+    """Save a new version of PROMPT_ID from --text, --file or standard input (-).
+
+    When text, role, variables and context equal the latest version's, nothing
+    is saved (unless --force-new) and the latest version is named.
+    """
     given = [s for s in (text is not None, text_file is not None, source == "-") if s]
     if len(given) != 1 or (source not in (None, "-")):
         raise click.UsageError("give the text once: --text TEXT, --file FILE, or - for stdin")
@@ -205,9 +212,19 @@ def save(
     if author:
         extra["author"] = author
     created = manager.create_version(
-        prompt, analysis, result, parent or (latest.version if latest else None), metadata=extra
+        prompt,
+        analysis,
+        result,
+        parent or (latest.version if latest else None),
+        metadata=extra,
+        skip_if_unchanged=not force_new,
     )
-    click.echo(f"Saved {prompt_id} {created.version}")
+    if latest is not None and created.version == latest.version:
+        click.echo(
+            f"Unchanged: {prompt_id} is already at {latest.version} (--force-new saves anyway)"
+        )
+    else:
+        click.echo(f"Saved {prompt_id} {created.version}")
 
 
 def _parse_metadata(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -353,7 +370,7 @@ def log(storage: VersionStorage, prompt_id: str, fmt: str) -> None:
 @output_options
 @with_store()
 def show(storage: VersionStorage, prompt_id: str, version: str, text_only: bool, fmt: str) -> None:
-    """One version of PROMPT_ID: a version number, latest (default) or best."""
+    """One version of PROMPT_ID: a number, latest (default), best or label:NAME."""
     found = VersionManager(storage).get_version(prompt_id, version)
     if text_only:
         click.echo(found.prompt.text)
@@ -390,7 +407,7 @@ def show(storage: VersionStorage, prompt_id: str, version: str, text_only: bool,
 @output_options
 @with_store()
 def diff(storage: VersionStorage, prompt_id: str, version1: str, version2: str, fmt: str) -> None:
-    """Text diff and score deltas from VERSION1 to VERSION2 (numbers, latest or best)."""
+    """Text diff and score deltas from VERSION1 to VERSION2 (numbers, latest, best, label:NAME)."""
     comparison = VersionManager(storage).compare_versions(prompt_id, version1, version2)
     if fmt in ("json", "nl"):
         click.echo(render.dumps(comparison))
@@ -501,6 +518,80 @@ def migrate_(source: str, dest: str) -> None:
     """Copy every version from SOURCE to DEST (any two stores); re-running skips what is there."""
     with opened(source) as src, opened(dest, create=True) as dst:
         _report(migrate(src, dst, progress=_progress("migrating")), "copied")
+
+
+@cli.group()
+def label() -> None:
+    """Named pointers such as production or staging: set, rm, ls, log."""
+
+
+@label.command(name="set")
+@click.argument("prompt_id")
+@click.argument("name")
+@click.argument("version")
+@click.option("--actor", help="Who moves the label (recorded in its history).")
+@click.option("--reason", help="Why (recorded in its history).")
+@with_store()
+def label_set(
+    storage: VersionStorage,
+    prompt_id: str,
+    name: str,
+    version: str,
+    actor: str | None,
+    reason: str | None,
+) -> None:
+    """Point label NAME of PROMPT_ID at VERSION (a number, latest, best or label:OTHER)."""
+    event = VersionManager(storage).promote(prompt_id, version, name, actor=actor, reason=reason)
+    before = f" (was {event.from_version})" if event.from_version else ""
+    click.echo(f"{prompt_id} {name} -> {event.to_version}{before}")
+
+
+@label.command(name="rm")
+@click.argument("prompt_id")
+@click.argument("name")
+@click.option("--actor", help="Who removes the label (recorded in its history).")
+@click.option("--reason", help="Why (recorded in its history).")
+@with_store()
+def label_rm(
+    storage: VersionStorage, prompt_id: str, name: str, actor: str | None, reason: str | None
+) -> None:
+    """Remove label NAME of PROMPT_ID (its history keeps the removal)."""
+    if not storage.remove_label(prompt_id, name, actor=actor, reason=reason):
+        raise missing_label(prompt_id, name)
+    click.echo(f"Removed {prompt_id} {name}")
+
+
+@label.command(name="ls")
+@click.argument("prompt_id")
+@output_options
+@with_store()
+def label_ls(storage: VersionStorage, prompt_id: str, fmt: str) -> None:
+    """The labels of PROMPT_ID and the versions they point at."""
+    rows = [{"label": k, "version": v} for k, v in sorted(storage.list_labels(prompt_id).items())]
+    render.emit(rows, ["label", "version"], fmt)
+
+
+@label.command(name="log")
+@click.argument("prompt_id")
+@click.argument("name", required=False)
+@output_options
+@with_store()
+def label_log(storage: VersionStorage, prompt_id: str, name: str | None, fmt: str) -> None:
+    """Every set, move and removal of PROMPT_ID's labels (or of label NAME), oldest first."""
+    rows = [
+        {
+            "seq": e.seq,
+            "at": e.at,
+            "label": e.label,
+            "action": e.action.value,
+            "from": e.from_version,
+            "to": e.to_version,
+            "actor": e.actor,
+            "reason": e.reason,
+        }
+        for e in storage.label_history(prompt_id, name)
+    ]
+    render.emit(rows, ["seq", "at", "label", "action", "from", "to", "actor", "reason"], fmt)
 
 
 def main() -> None:

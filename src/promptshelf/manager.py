@@ -18,10 +18,23 @@ from datetime import datetime
 from typing import Any
 
 from . import semver
-from .errors import VersionConflictError, VersionError, VersionNotFoundError
+from .errors import (
+    LabelError,
+    VariableMismatchError,
+    VersionConflictError,
+    VersionError,
+    VersionNotFoundError,
+)
 from .ids import validate_prompt_id
-from .models import OptimizationResult, Prompt, PromptAnalysis, PromptVersion
-from .storage.base import VersionStorage
+from .models import (
+    LabelEvent,
+    OptimizationResult,
+    Prompt,
+    PromptAnalysis,
+    PromptVersion,
+    variable_warnings,
+)
+from .storage.base import VersionStorage, missing_label
 from .storage.memory import InMemoryStorage
 
 log = logging.getLogger(__name__)
@@ -37,8 +50,14 @@ class VersionManager:
     result bumps the minor (``1.1.0``), one without bumps the patch (``1.1.1``).
     """
 
-    def __init__(self, storage: VersionStorage | None = None) -> None:
+    def __init__(
+        self, storage: VersionStorage | None = None, *, strict_variables: bool = False
+    ) -> None:
+        """``strict_variables``: refuse a version whose declared ``variables`` and text
+        placeholders disagree (``VariableMismatchError``) instead of recording the
+        disagreement as ``analysis.metadata["variable_warnings"]``."""
         self._storage = storage if storage is not None else InMemoryStorage()
+        self.strict_variables = strict_variables
 
     @property
     def storage(self) -> VersionStorage:
@@ -54,12 +73,20 @@ class VersionManager:
         parent_version: str | None = None,
         *,
         metadata: dict[str, Any] | None = None,
+        skip_if_unchanged: bool = False,
     ) -> PromptVersion:
         """Save the next version of ``prompt.id`` and return it.
 
         ``metadata`` is merged over the defaults (``author``, ``strategy``) and
-        stored with the version.
+        stored with the version. With ``skip_if_unchanged``, when the latest
+        version has the same text, role, variables and context, that version is
+        returned and nothing is saved.
         """
+        if skip_if_unchanged:
+            latest = self._storage.get_latest_version(prompt.id)
+            if latest is not None and _same_prompt(latest.prompt, prompt):
+                return latest
+        analysis = self._checked_variables(prompt, analysis)
         base_metadata: dict[str, Any] = {
             "author": "baseline" if optimization_result is None else "optimizer",
             "strategy": optimization_result.strategy.value if optimization_result else None,
@@ -79,6 +106,18 @@ class VersionManager:
             )
 
         return self._save_next(prompt.id, build, minor=optimization_result is not None)
+
+    def _checked_variables(self, prompt: Prompt, analysis: PromptAnalysis) -> PromptAnalysis:
+        problems = variable_warnings(prompt.text, prompt.variables)
+        if not problems:
+            return analysis
+        if self.strict_variables:
+            raise VariableMismatchError(
+                f"{prompt.id}: " + "; ".join(problems), context={"problems": problems}
+            )
+        return analysis.model_copy(
+            update={"metadata": {**analysis.metadata, "variable_warnings": problems}}
+        )
 
     def _save_next(
         self,
@@ -111,15 +150,33 @@ class VersionManager:
     # -- reading -------------------------------------------------------------
 
     def get_version(self, prompt_id: str, version: str) -> PromptVersion:
-        """One version; ``version`` may also be ``"latest"`` or ``"best"``."""
+        """One version, named by a selector (see :meth:`resolve`)."""
         if version == "latest":
             return self.get_latest_version(prompt_id)
         if version == "best":
             return self.get_best_version(prompt_id)
-        found = self._storage.get_version(prompt_id, version)
+        number = self.resolve(prompt_id, version)
+        found = self._storage.get_version(prompt_id, number)
         if found is None:
-            raise VersionNotFoundError(prompt_id, version)
+            raise VersionNotFoundError(prompt_id, number)
         return found
+
+    def resolve(self, prompt_id: str, selector: str) -> str:
+        """The version number a selector names.
+
+        Selectors: a version (``"1.2.0"``), ``"latest"`` (the highest version),
+        ``"best"`` (the highest overall score, oldest among ties) and
+        ``"label:NAME"`` (where label NAME points).
+        """
+        if selector in ("latest", "best"):
+            return self.get_version(prompt_id, selector).version
+        if selector.startswith(LABEL_SELECTOR):
+            label = selector[len(LABEL_SELECTOR) :]
+            number = self._storage.get_label(prompt_id, label)
+            if number is None:
+                raise missing_label(prompt_id, label)
+            return number
+        return semver.validate(selector)
 
     def get_latest_version(self, prompt_id: str) -> PromptVersion:
         found = self._storage.get_latest_version(prompt_id)
@@ -187,11 +244,60 @@ class VersionManager:
 
         return self._save_next(prompt_id, build, minor=False)
 
-    def delete_version(self, prompt_id: str, version: str) -> bool:
-        return self._storage.delete_version(prompt_id, version)
+    def delete_version(self, prompt_id: str, version: str, *, force: bool = False) -> bool:
+        return self._storage.delete_version(prompt_id, version, force=force)
+
+    # -- labels ---------------------------------------------------------------
+
+    def promote(
+        self,
+        prompt_id: str,
+        version: str,
+        label: str = "production",
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+    ) -> LabelEvent:
+        """Point ``label`` at the version a selector names (``"latest"``, ``"label:staging"``)."""
+        number = self.resolve(prompt_id, version)
+        return self._storage.set_label(prompt_id, label, number, actor=actor, reason=reason)
+
+    def rollback_label(
+        self, prompt_id: str, label: str, *, actor: str | None = None, reason: str | None = None
+    ) -> LabelEvent:
+        """Move ``label`` back to the version it pointed at before its last move."""
+        history = self._storage.label_history(prompt_id, label)
+        current = self._storage.get_label(prompt_id, label)
+        if current is None or not history:
+            raise missing_label(prompt_id, label)
+        previous = history[-1].from_version
+        if previous is None:
+            raise LabelError(
+                f"label {label!r} of {prompt_id!r} pointed nowhere before {current}",
+                context={"prompt_id": prompt_id, "label": label, "version": current},
+            )
+        return self._storage.set_label(
+            prompt_id,
+            label,
+            previous,
+            actor=actor,
+            reason=reason or f"rollback of {label} from {current}",
+        )
 
     def clear_all_versions(self) -> None:
         self._storage.clear_all()
+
+
+LABEL_SELECTOR = "label:"
+
+
+def _same_prompt(old: Prompt, new: Prompt) -> bool:
+    return (old.text, old.role, old.variables, old.context) == (
+        new.text,
+        new.role,
+        new.variables,
+        new.context,
+    )
 
 
 def _analysis_summary(analysis: PromptAnalysis) -> dict[str, Any]:

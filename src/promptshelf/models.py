@@ -9,6 +9,10 @@ are refused everywhere (``extra="forbid"``), as the original did for most models
 
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -16,6 +20,58 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import semver
+from .errors import RenderError
+
+#: ``{{name}}`` with optional whitespace inside the braces, as in the original format.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+
+
+class RenderWarning(UserWarning):
+    """Values were given for variables the text does not use."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: str
+    missing: tuple[str, ...]  # placeholders with no value (left visible in ``text``)
+    unused: tuple[str, ...]  # values given for no placeholder
+
+
+def placeholders(text: str) -> list[str]:
+    """The distinct ``{{names}}`` of a text, in order of first use."""
+    return list(dict.fromkeys(PLACEHOLDER.findall(text)))
+
+
+def render_text(text: str, variables: Mapping[str, object]) -> Rendered:
+    """Substitute every placeholder that has a value, once (values are never re-scanned)."""
+    missing: dict[str, None] = {}
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in variables:
+            return str(variables[name])
+        missing[name] = None
+        return match.group(0)
+
+    rendered = PLACEHOLDER.sub(substitute, text)
+    used = set(PLACEHOLDER.findall(text))
+    return Rendered(rendered, tuple(missing), tuple(k for k in variables if k not in used))
+
+
+def variable_warnings(text: str, declared: list[str]) -> list[str]:
+    """Disagreements between a prompt's declared ``variables`` and its placeholders."""
+    used = placeholders(text)
+    problems = [
+        f"declared variable {name!r} is not used in the text"
+        for name in declared
+        if name not in used
+    ]
+    problems += [
+        f"placeholder {{{{{name}}}}} is not a declared variable"
+        for name in used
+        if name not in declared
+    ]
+    return problems
 
 
 class IssueSeverity(str, Enum):
@@ -165,6 +221,39 @@ class PromptVersion(BaseModel):
 
     def get_version_number(self) -> tuple[int, int, int]:
         return semver.parse(self.version)
+
+    def render(
+        self,
+        variables: Mapping[str, object] | None = None,
+        *,
+        strict: bool = True,
+        **more: object,
+    ) -> str:
+        """The prompt text with its ``{{placeholders}}`` filled in.
+
+        ``strict`` (the default) raises ``RenderError`` naming every placeholder
+        without a value; otherwise they stay visible, never silently empty.
+        Values for variables the text does not use are reported with a
+        ``RenderWarning``. Pass a mapping to use a variable named ``strict``.
+        """
+        result = self.render_report({**(variables or {}), **more})
+        if strict and result.missing:
+            raise RenderError(
+                f"no value for {', '.join(result.missing)} in {self.prompt_id} {self.version}",
+                context={"missing": list(result.missing), "unused": list(result.unused)},
+            )
+        if result.unused:
+            warnings.warn(
+                f"variables not used by {self.prompt_id} {self.version}: "
+                f"{', '.join(result.unused)}",
+                RenderWarning,
+                stacklevel=2,
+            )
+        return result.text
+
+    def render_report(self, variables: Mapping[str, object]) -> Rendered:
+        """Render without raising or warning: the text, the missing and the unused names."""
+        return render_text(self.prompt.text, variables)
 
     def is_baseline(self) -> bool:
         return self.parent_version is None
