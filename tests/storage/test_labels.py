@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import pydantic
 import pytest
 
 from promptshelf import (
@@ -101,7 +102,7 @@ def test_deleting_a_labelled_version(labelled: VersionStorage) -> None:
 
 def test_returned_events_are_immutable(labelled: VersionStorage) -> None:
     event = labelled.set_label("p", "production", "1.0.0")
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         event.to_version = "1.2.0"  # type: ignore[misc]
     assert labelled.get_label("p", "production") == "1.0.0"
 
