@@ -126,6 +126,12 @@ class CorruptVersionError(LoadError):
     default_code = "FS-LOAD-001"
 
 
+class ChecksumMismatchError(CorruptVersionError):
+    """A stored version no longer matches the SHA-256 it was saved with."""
+
+    default_code = "PS-CHECKSUM-001"
+
+
 class DeleteError(StorageError):
     default_code = "FS-DELETE-001"
 
@@ -168,6 +174,7 @@ class ConfigurationError(OptimizerError, ValueError):
 
 __all__ = [
     "AtomicWriteError",
+    "ChecksumMismatchError",
     "ConfigurationError",
     "ConnectionLostError",
     "CorruptStoreError",

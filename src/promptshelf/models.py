@@ -290,3 +290,13 @@ def labels_after(events: list[LabelEvent]) -> dict[str, str]:
         else:
             current[event.label] = event.to_version
     return current
+
+
+class TrashEntry(BaseModel):
+    """A deleted version, kept until the trash is emptied; ``restore_version`` brings it back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prompt_id: str
+    version: str
+    deleted_at: datetime

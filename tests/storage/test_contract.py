@@ -13,6 +13,7 @@ from promptshelf import (
     ValidationError,
     VersionConflictError,
     VersionManager,
+    VersionNotFoundError,
     VersionStorage,
 )
 from promptshelf.storage import MAX_VERSION_BYTES
@@ -304,3 +305,47 @@ def test_verify_a_sound_store(storage: VersionStorage) -> None:
     assert (report.checked_prompts, report.checked_versions) == (2, 4)
     assert report.to_dict()["ok"] is True
     assert storage.rebuild_index()["total_versions"] == 4
+
+
+# -- the trash -------------------------------------------------------------------------
+
+
+def test_delete_keeps_a_copy_in_the_trash(storage: VersionStorage) -> None:
+    storage.save_version(make_version("p", "1.0.0", text="kept in the trash"))
+    storage.save_version(make_version("p", "1.1.0"))
+    assert storage.delete_version("p", "1.0.0")
+    trash = storage.list_trash()
+    assert [(e.prompt_id, e.version) for e in trash] == [("p", "1.0.0")]
+    assert storage.list_trash("other") == []
+    restored = storage.restore_version("p", "1.0.0")
+    assert restored.prompt.text == "kept in the trash"
+    assert storage.get_version("p", "1.0.0") == restored
+    assert storage.list_trash() == []
+    with pytest.raises(VersionNotFoundError):
+        storage.restore_version("p", "1.0.0")
+
+
+def test_restore_never_overwrites(storage: VersionStorage) -> None:
+    storage.save_version(make_version("p", "1.0.0", text="first"))
+    storage.delete_version("p", "1.0.0")
+    storage.save_version(make_version("p", "1.0.0", text="second"))
+    with pytest.raises(VersionConflictError):
+        storage.restore_version("p", "1.0.0")
+    assert storage.get_version("p", "1.0.0").prompt.text == "second"  # type: ignore[union-attr]
+    assert len(storage.list_trash("p")) == 1
+    storage.delete_version("p", "1.0.0")
+    assert storage.restore_version("p", "1.0.0").prompt.text == "second"  # the newest deletion
+    assert storage.empty_trash() == 1
+    assert storage.list_trash() == []
+
+
+def test_empty_trash_older_than(storage: VersionStorage) -> None:
+    from datetime import timedelta
+
+    storage.save_version(make_version("p", "1.0.0"))
+    storage.delete_version("p", "1.0.0")
+    assert storage.empty_trash(older_than=timedelta(hours=1)) == 0
+    assert len(storage.list_trash()) == 1
+    assert storage.empty_trash(older_than=timedelta(0)) == 1
+    with pytest.raises(VersionNotFoundError):
+        storage.restore_version("p", "1.0.0")

@@ -44,9 +44,22 @@ def test_layout_is_one_pretty_json_file_per_version(tmp_path: Path) -> None:
     path = tmp_path / "wf_001_llm_1" / "1.0.0.json"
     assert files_under(tmp_path) == {"wf_001_llm_1/1.0.0.json"}
     raw = path.read_bytes()
-    assert raw == version.model_dump_json(indent=2).encode()
+    canonical = version.model_dump_json(indent=2).encode()
+    digest = hashlib.sha256(canonical).hexdigest()
+    assert raw == canonical[:-2] + f',\n  "sha256": "{digest}"\n}}'.encode()
     assert json.loads(raw)["prompt_id"] == "wf_001_llm_1"
+    assert json.loads(raw)["sha256"] == digest
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+
+
+def test_without_checksums_files_are_exactly_the_originals_format(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path, checksums=False)
+    version = make_version("wf_001_llm_1", "1.0.0")
+    store.save_version(version)
+    raw = (tmp_path / "wf_001_llm_1" / "1.0.0.json").read_bytes()
+    assert raw == version.model_dump_json(indent=2).encode()
+    assert PromptVersion.model_validate_json(raw) == version  # the original's strict model reads it
+    assert FileSystemStorage(tmp_path).get_version("wf_001_llm_1", "1.0.0") == version
 
 
 def test_sharding_places_prompts_under_their_hash_prefix(tmp_path: Path) -> None:

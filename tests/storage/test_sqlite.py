@@ -27,7 +27,7 @@ def test_documented_pragmas(tmp_path: Path) -> None:
     fast = SQLiteStorage(tmp_path / "b.db", durable=False)
     assert fast.pragma("synchronous") == 1  # NORMAL
     stats = durable.get_storage_stats()
-    assert (stats["journal_mode"], stats["schema_version"]) == ("wal", 2)
+    assert (stats["journal_mode"], stats["schema_version"]) == ("wal", 3)
 
 
 def test_latest_is_an_index_lookup(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any
 
@@ -30,7 +31,7 @@ from ..errors import (
     VersionNotFoundError,
 )
 from ..ids import validate_name, validate_prompt_id
-from ..models import LabelAction, LabelEvent, PromptVersion, labels_after
+from ..models import LabelAction, LabelEvent, PromptVersion, TrashEntry, labels_after
 from .verify import Problem, VerifyReport
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
@@ -140,6 +141,34 @@ class VersionStorage(abc.ABC):
     def clear_all(self) -> None:
         self._check_open()
         self._clear()
+
+    # -- the trash: deleted versions are kept until it is emptied ---------------------
+
+    def list_trash(self, prompt_id: str | None = None) -> list[TrashEntry]:
+        """Deleted versions still in the trash, oldest deletion first."""
+        self._check_open()
+        if prompt_id is not None:
+            validate_prompt_id(prompt_id)
+        entries = self._trash_entries(prompt_id)
+        return sorted(entries, key=lambda e: (e.deleted_at, e.prompt_id, semver.parse(e.version)))
+
+    def restore_version(self, prompt_id: str, version: str) -> PromptVersion:
+        """Bring back the most recently deleted copy of a version from the trash.
+
+        ``VersionConflictError`` if the version exists again (it is never
+        overwritten); ``VersionNotFoundError`` if the trash has no copy.
+        """
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        semver.parse(version)
+        return self._restore(prompt_id, version)
+
+    def empty_trash(self, older_than: timedelta | None = None) -> int:
+        """Delete for good what was deleted more than ``older_than`` ago (everything if None);
+        returns how many versions were removed."""
+        self._check_open()
+        cutoff = None if older_than is None else datetime.now() - older_than
+        return self._empty_trash(cutoff)
 
     def list_prompts(self) -> list[str]:
         """Ids of the prompts that have at least one version, sorted."""
@@ -256,6 +285,15 @@ class VersionStorage(abc.ABC):
 
     @abc.abstractmethod
     def _prompts(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]: ...
+
+    @abc.abstractmethod
+    def _restore(self, prompt_id: str, version: str) -> PromptVersion: ...
+
+    @abc.abstractmethod
+    def _empty_trash(self, cutoff: datetime | None) -> int: ...
 
     def _get_latest(self, prompt_id: str) -> PromptVersion | None:
         # A version can vanish between listing and reading (a concurrent
@@ -399,3 +437,7 @@ def missing_label(prompt_id: str, label: str) -> LabelNotFoundError:
         f"prompt {prompt_id!r} has no label {label!r}",
         context={"prompt_id": prompt_id, "label": label},
     )
+
+
+def not_in_trash(prompt_id: str, version: str) -> VersionNotFoundError:
+    return VersionNotFoundError(prompt_id, version, {"reason": "not in the trash"})

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +42,8 @@ from ..errors import (
     StoreNotFoundError,
     VersionConflictError,
 )
-from ..models import LabelEvent, PromptVersion
-from . import fsio
+from ..models import LabelEvent, PromptVersion, TrashEntry
+from . import fsio, fstrash, integrity
 from .base import (
     MAX_VERSION_BYTES,
     VersionStorage,
@@ -52,6 +53,7 @@ from .base import (
     labels_blocking,
     missing_version,
     next_label_event,
+    not_in_trash,
 )
 from .fsindex import (
     IndexEntry,
@@ -110,7 +112,10 @@ class FileSystemStorage(VersionStorage):
         durable: bool = True,
         lock_timeout: float = 10.0,
         create: bool = True,
+        checksums: bool = True,
     ) -> None:
+        """``checksums=False`` writes files exactly as the original implementation did (its
+        strict model refuses the extra ``sha256`` key); every file is still read either way."""
         if not isinstance(shard_depth, int) or not 1 <= shard_depth <= 8:
             raise ConfigurationError(f"shard_depth must be an int from 1 to 8, got {shard_depth!r}")
         if lock_timeout < 0:
@@ -123,6 +128,7 @@ class FileSystemStorage(VersionStorage):
         self.shard_depth = shard_depth
         self.durable = durable
         self.lock_timeout = lock_timeout
+        self.checksums = checksums
         if create:
             self.storage_dir.mkdir(parents=True, exist_ok=True)
         elif not self.storage_dir.exists():
@@ -155,6 +161,10 @@ class FileSystemStorage(VersionStorage):
         return f"{self._prompt_dir(prompt_id)}/{version}.json"
 
     # -- writing -------------------------------------------------------------
+
+    def _file_bytes(self, version: PromptVersion) -> bytes:
+        canonical = encode_version(version)
+        return integrity.seal(canonical) if self.checksums else canonical
 
     def _open_prompt_dir(self, prompt_id: str, create: bool, sync_new: bool = True) -> int | None:
         """An fd of the prompt directory, creating it when asked.
@@ -199,7 +209,7 @@ class FileSystemStorage(VersionStorage):
         raise SaveError(f"prompt directory for {prompt_id!r} keeps disappearing")
 
     def _save(self, version: PromptVersion) -> None:
-        data = encode_version(version)
+        data = self._file_bytes(version)
         prompt_id, number = version.prompt_id, version.version
         try:
             dir_fd = self._locked_prompt_dir(prompt_id, create=True)
@@ -269,7 +279,7 @@ class FileSystemStorage(VersionStorage):
                 raise VersionConflictError(*key, context={"reason": "twice in one batch"})
             seen.add(key)
             batch.setdefault(checked.prompt_id, []).append(
-                (checked.version, encode_version(checked))
+                (checked.version, self._file_bytes(checked))
             )
         saved = 0
         round_: list[tuple[str, list[tuple[str, bytes]]]] = []
@@ -370,6 +380,7 @@ class FileSystemStorage(VersionStorage):
                     "errno": exc.errno,
                 },
             ) from exc
+        data, _ = integrity.unseal(data, path)
         loaded = decode_version(data, prompt_id, version, path)
         if self.use_cache and settled(st, time.time_ns()):
             self._cache.put((prompt_id, version), _Cached(_ident(st), dir_stamp, data))
@@ -430,9 +441,8 @@ class FileSystemStorage(VersionStorage):
                 )
                 if removals:  # first: a crash must never leave a label on a deleted version
                     self._labels_log.append(dir_fd, removals, self.durable)
-                removed = fsio.unlink(dir_fd, f"{version}.json")
-                if removed and self.durable:
-                    fsio.fsync(dir_fd)
+                fstrash.move_in(self._root, prompt_id, dir_fd, f"{version}.json", self.durable)
+                removed = True
             finally:
                 fsio.close(dir_fd)
         except (LockTimeoutError, LabelInUseError):
@@ -446,6 +456,35 @@ class FileSystemStorage(VersionStorage):
             self._cache.discard((prompt_id, version))
             self._listings.forget(prompt_id)
         return removed
+
+    # -- trash (see fstrash) ------------------------------------------------------
+
+    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
+        return [entry for entry, _ in fstrash.entries(self._root, prompt_id)]
+
+    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+        dir_fd = self._locked_prompt_dir(prompt_id, create=True)
+        assert dir_fd is not None  # create=True never yields None
+        try:
+            trashed = fstrash.newest(self._root, prompt_id, version)
+            if trashed is None:
+                raise not_in_trash(prompt_id, version)
+            if _exists(dir_fd, f"{version}.json"):
+                raise VersionConflictError(prompt_id, version)
+            try:
+                fstrash.move_out(self._root, prompt_id, trashed, dir_fd, self.durable)
+            except FileExistsError:
+                raise VersionConflictError(prompt_id, version) from None
+        finally:
+            fsio.close(dir_fd)
+            self._listings.forget(prompt_id)
+        restored = self._get(prompt_id, version)
+        if restored is None:
+            raise not_in_trash(prompt_id, version)
+        return restored
+
+    def _empty_trash(self, cutoff: datetime | None) -> int:
+        return fstrash.empty(self._root, cutoff)
 
     # -- labels (see fslabels) ----------------------------------------------------
 
@@ -517,6 +556,7 @@ class FileSystemStorage(VersionStorage):
                     except OSError:
                         pass
         self._snapshot.remove()
+        fstrash.remove_all(self._root)
         self._cache.clear()
         self._listings.clear()
 

@@ -133,6 +133,10 @@ def link(dir_fd: int, src: str, dst: str) -> None:
     os.link(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
 
 
+def rename(src_dir_fd: int, src: str, dst_dir_fd: int, dst: str) -> None:
+    os.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+
 def replace(dir_fd: int, src: str, dst: str) -> None:
     os.replace(src, dst, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
 

@@ -8,16 +8,18 @@ anything that cannot be stored on disk is refused here too.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 
 from .. import semver
 from ..errors import VersionConflictError
-from ..models import LabelEvent, PromptVersion
+from ..models import LabelEvent, PromptVersion, TrashEntry
 from .base import (
     VersionStorage,
     encode_version,
     labels_blocking,
     missing_version,
     next_label_event,
+    not_in_trash,
 )
 
 
@@ -27,6 +29,7 @@ class InMemoryStorage(VersionStorage):
     def __init__(self, create: bool = True) -> None:  # ``create`` is accepted for symmetry
         self._versions: dict[str, dict[str, bytes]] = {}
         self._events: dict[str, list[LabelEvent]] = {}
+        self._trash: list[tuple[TrashEntry, bytes]] = []
         self._lock = threading.Lock()
 
     def _save(self, version: PromptVersion) -> None:
@@ -54,7 +57,8 @@ class InMemoryStorage(VersionStorage):
                 return False
             events = self._events.setdefault(prompt_id, [])
             events.extend(labels_blocking(events, prompt_id, version, force))
-            del versions[version]
+            entry = TrashEntry(prompt_id=prompt_id, version=version, deleted_at=datetime.now())
+            self._trash.append((entry, versions.pop(version)))
             if not versions:
                 del self._versions[prompt_id]
             return True
@@ -85,10 +89,35 @@ class InMemoryStorage(VersionStorage):
         with self._lock:
             return list(self._events.get(prompt_id, ()))
 
+    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
+        with self._lock:
+            return [e for e, _ in self._trash if prompt_id in (None, e.prompt_id)]
+
+    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+        with self._lock:
+            for i in range(len(self._trash) - 1, -1, -1):  # the newest deletion first
+                entry, data = self._trash[i]
+                if (entry.prompt_id, entry.version) == (prompt_id, version):
+                    versions = self._versions.setdefault(prompt_id, {})
+                    if version in versions:
+                        raise VersionConflictError(prompt_id, version)
+                    versions[version] = data
+                    del self._trash[i]
+                    return PromptVersion.model_validate_json(data)
+        raise not_in_trash(prompt_id, version)
+
+    def _empty_trash(self, cutoff: datetime | None) -> int:
+        with self._lock:
+            keep = [(e, d) for e, d in self._trash if cutoff is not None and e.deleted_at >= cutoff]
+            removed = len(self._trash) - len(keep)
+            self._trash = keep
+            return removed
+
     def _clear(self) -> None:
         with self._lock:
             self._versions.clear()
             self._events.clear()
+            self._trash.clear()
 
     def _prompts(self) -> list[str]:
         with self._lock:

@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import semver
 from ..errors import (
+    ChecksumMismatchError,
     ConfigurationError,
     ConnectionLostError,
     CorruptStoreError,
@@ -27,7 +29,7 @@ from ..errors import (
     ValidationError,
     VersionConflictError,
 )
-from ..models import LabelEvent, PromptVersion
+from ..models import LabelEvent, PromptVersion, TrashEntry
 from .base import (
     VersionStorage,
     checked_version,
@@ -36,12 +38,13 @@ from .base import (
     labels_blocking,
     missing_version,
     next_label_event,
+    not_in_trash,
 )
 
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Each entry upgrades the schema from the previous version; ``{s}`` is the schema name.
 MIGRATIONS: dict[int, list[str]] = {
@@ -73,7 +76,21 @@ MIGRATIONS: dict[int, list[str]] = {
             PRIMARY KEY (prompt_id, seq)
         )""",
     ],
+    3: [
+        "ALTER TABLE {s}.promptshelf_versions ADD COLUMN IF NOT EXISTS sha256 text",
+        """CREATE TABLE IF NOT EXISTS {s}.promptshelf_trash (
+            LIKE {s}.promptshelf_versions,
+            deleted_at timestamp NOT NULL,
+            PRIMARY KEY (prompt_id, major, minor, patch, deleted_at)
+        )""",
+    ],
 }
+
+#: The checksum of a JSONB payload, computed by the server from its canonical text form.
+_DIGEST = "encode(sha256(convert_to({}::text, 'UTF8')), 'hex')"
+_COLUMNS = (
+    "prompt_id, major, minor, patch, version, data, overall_score, created_at, saved_at, sha256"
+)
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x70736866  # "pshf": the advisory lock key for schema changes
@@ -119,6 +136,7 @@ class PostgresStorage(VersionStorage):
         self.durable = durable
         self._t = f'"{schema}".promptshelf_versions'
         self._events_table = f'"{schema}".promptshelf_label_events'
+        self._trash = f'"{schema}".promptshelf_trash'
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
@@ -246,43 +264,58 @@ class PostgresStorage(VersionStorage):
                     with conn.transaction():
                         conn.execute(
                             f"INSERT INTO {self._t} (prompt_id, major, minor, patch, version, "
-                            "data, overall_score, created_at) "
-                            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)",
-                            row,
+                            "data, overall_score, created_at, sha256) "
+                            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, "
+                            f"{_DIGEST.format('%s::jsonb')})",
+                            (*row, row[5]),
                         )
                 except unique:
                     raise VersionConflictError(str(row[0]), str(row[4])) from None
         return len(rows)
 
-    def _decode(self, data: Any, prompt_id: str, version: str) -> PromptVersion:
-        return decode_version(data, prompt_id, version, f"{self._t}:{prompt_id}@{version}")
+    #: What every read selects: the payload, its version, and its stored and current checksums.
+    _READ = f"SELECT data, version, sha256, {_DIGEST.format('data')}"
+
+    def _decode(self, row: tuple[Any, ...], prompt_id: str) -> PromptVersion:
+        data, version, stored, current = row
+        where = f"{self._t}:{prompt_id}@{version}"
+        if stored is not None and stored != current:
+            raise ChecksumMismatchError(
+                f"checksum mismatch in {where}: the stored version is damaged",
+                context={
+                    "path": where,
+                    "expected": stored,
+                    "actual": current,
+                    "reason": "checksum mismatch",
+                },
+            )
+        return decode_version(data, prompt_id, version, where)
 
     def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
         with self._connection("read") as conn:
             row = conn.execute(
-                f"SELECT data FROM {self._t} "
+                f"{self._READ} FROM {self._t} "
                 "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
                 (prompt_id, *semver.parse(version)),
             ).fetchone()
-        return None if row is None else self._decode(row[0], prompt_id, version)
+        return None if row is None else self._decode(row, prompt_id)
 
     def _get_latest(self, prompt_id: str) -> PromptVersion | None:
         with self._connection("read") as conn:
             row = conn.execute(
-                f"SELECT data, version FROM {self._t} WHERE prompt_id = %s "
+                f"{self._READ} FROM {self._t} WHERE prompt_id = %s "
                 "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
                 (prompt_id,),
             ).fetchone()
-        return None if row is None else self._decode(row[0], prompt_id, row[1])
+        return None if row is None else self._decode(row, prompt_id)
 
     def _list(self, prompt_id: str) -> list[PromptVersion]:
         with self._connection("read") as conn:
             rows = conn.execute(
-                f"SELECT data, version FROM {self._t} WHERE prompt_id = %s "
-                "ORDER BY major, minor, patch",
+                f"{self._READ} FROM {self._t} WHERE prompt_id = %s ORDER BY major, minor, patch",
                 (prompt_id,),
             ).fetchall()
-        return [self._decode(data, prompt_id, number) for data, number in rows]
+        return [self._decode(row, prompt_id) for row in rows]
 
     def _version_numbers(self, prompt_id: str) -> list[str]:
         with self._connection("read") as conn:
@@ -299,12 +332,55 @@ class PostgresStorage(VersionStorage):
                 return False
             removals = labels_blocking(self._events(conn, prompt_id), prompt_id, version, force)
             self._record(conn, removals)
+            where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
             conn.execute(
-                f"DELETE FROM {self._t} "
-                "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
+                f"INSERT INTO {self._trash} ({_COLUMNS}, deleted_at) "
+                f"SELECT {_COLUMNS}, localtimestamp FROM {self._t} {where}",
                 (prompt_id, *key),
             )
+            conn.execute(f"DELETE FROM {self._t} {where}", (prompt_id, *key))
         return True
+
+    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
+        with self._connection("read") as conn:
+            rows = conn.execute(
+                f"SELECT prompt_id, version, deleted_at FROM {self._trash} "
+                "WHERE %s::text IS NULL OR prompt_id = %s",
+                (prompt_id, prompt_id),
+            ).fetchall()
+        return [TrashEntry(prompt_id=r[0], version=r[1], deleted_at=r[2]) for r in rows]
+
+    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+        key = semver.parse(version)
+        where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
+        with self._prompt_transaction("restore", prompt_id) as conn:
+            row = conn.execute(
+                f"SELECT MAX(deleted_at) FROM {self._trash} {where}", (prompt_id, *key)
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise not_in_trash(prompt_id, version)
+            if self._has(conn, prompt_id, key):
+                raise VersionConflictError(prompt_id, version)
+            conn.execute(
+                f"INSERT INTO {self._t} ({_COLUMNS}) SELECT {_COLUMNS} FROM {self._trash} "
+                f"{where} AND deleted_at = %s",
+                (prompt_id, *key, row[0]),
+            )
+            conn.execute(
+                f"DELETE FROM {self._trash} {where} AND deleted_at = %s", (prompt_id, *key, row[0])
+            )
+        restored = self._get(prompt_id, version)
+        if restored is None:
+            raise not_in_trash(prompt_id, version)
+        return restored
+
+    def _empty_trash(self, cutoff: datetime | None) -> int:
+        with self._connection("empty trash") as conn:
+            cursor = conn.execute(
+                f"DELETE FROM {self._trash} WHERE %s::timestamp IS NULL OR deleted_at < %s",
+                (cutoff, cutoff),
+            )
+            return cursor.rowcount
 
     @contextmanager
     def _prompt_transaction(self, action: str, prompt_id: str) -> Iterator[psycopg.Connection[Any]]:
@@ -403,6 +479,7 @@ class PostgresStorage(VersionStorage):
         with self._connection("clear") as conn, conn.transaction():
             conn.execute(f"DELETE FROM {self._t}")
             conn.execute(f"DELETE FROM {self._events_table}")
+            conn.execute(f"DELETE FROM {self._trash}")
 
     def _prompts(self) -> list[str]:
         with self._connection("read") as conn:

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,8 @@ from ..errors import (
     StoreNotFoundError,
     VersionConflictError,
 )
-from ..models import LabelEvent, PromptVersion
+from ..models import LabelEvent, PromptVersion, TrashEntry
+from . import integrity
 from .base import (
     VersionStorage,
     checked_version,
@@ -35,10 +37,13 @@ from .base import (
     labels_blocking,
     missing_version,
     next_label_event,
+    not_in_trash,
 )
 from .verify import Problem, VerifyReport
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+
+_COLUMNS = "prompt_id, major, minor, patch, version, data, overall_score, created_at, sha256"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS promptshelf_meta (
@@ -54,7 +59,21 @@ CREATE TABLE IF NOT EXISTS promptshelf_versions (
     data          BLOB    NOT NULL,   -- the canonical JSON of the PromptVersion
     overall_score REAL    NOT NULL,
     created_at    TEXT    NOT NULL,
+    sha256        TEXT,               -- schema 3: checked on every read
     PRIMARY KEY (prompt_id, major, minor, patch)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS promptshelf_trash (   -- schema 3: deleted versions
+    prompt_id     TEXT    NOT NULL,
+    major         INTEGER NOT NULL,
+    minor         INTEGER NOT NULL,
+    patch         INTEGER NOT NULL,
+    version       TEXT    NOT NULL,
+    data          BLOB    NOT NULL,
+    overall_score REAL    NOT NULL,
+    created_at    TEXT    NOT NULL,
+    sha256        TEXT,
+    deleted_at    TEXT    NOT NULL,
+    PRIMARY KEY (prompt_id, major, minor, patch, deleted_at)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS promptshelf_label_events (   -- schema 2: append-only
     prompt_id    TEXT    NOT NULL,
@@ -110,6 +129,9 @@ class SQLiteStorage(VersionStorage):
             found = conn.execute(
                 "SELECT value FROM promptshelf_meta WHERE key = 'schema_version'"
             ).fetchone()[0]
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(promptshelf_versions)")}
+            if "sha256" not in columns:  # a schema 1 or 2 database
+                conn.execute("ALTER TABLE promptshelf_versions ADD COLUMN sha256 TEXT")
             if int(found) < SCHEMA_VERSION:  # the script above created what was missing
                 conn.execute(
                     "UPDATE promptshelf_meta SET value = ? WHERE key = 'schema_version'",
@@ -182,22 +204,27 @@ class SQLiteStorage(VersionStorage):
         return self._insert([checked_version(v) for v in versions])
 
     def _insert(self, versions: list[PromptVersion]) -> int:
-        rows = [
-            (
-                v.prompt_id,
-                *semver.parse(v.version),
-                v.version,
-                encode_version(v),
-                v.analysis.overall_score,
-                v.created_at.isoformat(),
+        rows = []
+        for v in versions:
+            data = encode_version(v)
+            rows.append(
+                (
+                    v.prompt_id,
+                    *semver.parse(v.version),
+                    v.version,
+                    data,
+                    v.analysis.overall_score,
+                    v.created_at.isoformat(),
+                    integrity.digest(data),
+                )
             )
-            for v in versions
-        ]
         with self._transaction("save") as conn:
             for row in rows:
                 try:
                     conn.execute(
-                        "INSERT INTO promptshelf_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", row
+                        f"INSERT INTO promptshelf_versions ({_COLUMNS}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        row,
                     )
                 except sqlite3.IntegrityError:
                     raise VersionConflictError(str(row[0]), str(row[4])) from None
@@ -209,42 +236,47 @@ class SQLiteStorage(VersionStorage):
             row = (
                 self._conn()
                 .execute(
-                    "SELECT data FROM promptshelf_versions "
+                    "SELECT data, version, sha256 FROM promptshelf_versions "
                     "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
                     (prompt_id, major, minor, patch),
                 )
                 .fetchone()
             )
-        return None if row is None else self._decode(row[0], prompt_id, version)
+        return None if row is None else self._decode(row, prompt_id)
 
-    def _decode(self, data: bytes, prompt_id: str, version: str) -> PromptVersion:
-        return decode_version(data, prompt_id, version, f"{self.path}:{prompt_id}@{version}")
+    def _decode(self, row: tuple[Any, ...], prompt_id: str) -> PromptVersion:
+        """A ``(data, version, sha256)`` row as a version, its checksum checked."""
+        data, version, sha256 = row
+        where = f"{self.path}:{prompt_id}@{version}"
+        if sha256 is not None:
+            integrity.check(data, sha256, where)
+        return decode_version(data, prompt_id, version, where)
 
     def _get_latest(self, prompt_id: str) -> PromptVersion | None:
         with self._errors("read"):
             row = (
                 self._conn()
                 .execute(
-                    "SELECT data, version FROM promptshelf_versions WHERE prompt_id = ? "
+                    "SELECT data, version, sha256 FROM promptshelf_versions WHERE prompt_id = ? "
                     "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
                     (prompt_id,),
                 )
                 .fetchone()
             )
-        return None if row is None else self._decode(row[0], prompt_id, row[1])
+        return None if row is None else self._decode(row, prompt_id)
 
     def _list(self, prompt_id: str) -> list[PromptVersion]:
         with self._errors("read"):
             rows = (
                 self._conn()
                 .execute(
-                    "SELECT data, version FROM promptshelf_versions WHERE prompt_id = ? "
+                    "SELECT data, version, sha256 FROM promptshelf_versions WHERE prompt_id = ? "
                     "ORDER BY major, minor, patch",
                     (prompt_id,),
                 )
                 .fetchall()
             )
-        return [self._decode(data, prompt_id, number) for data, number in rows]
+        return [self._decode(row, prompt_id) for row in rows]
 
     def _version_numbers(self, prompt_id: str) -> list[str]:
         with self._errors("read"):
@@ -266,12 +298,60 @@ class SQLiteStorage(VersionStorage):
                 return False
             removals = labels_blocking(self._events(conn, prompt_id), prompt_id, version, force)
             self._record(conn, removals)
+            where = "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?"
             conn.execute(
-                "DELETE FROM promptshelf_versions "
-                "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
-                (prompt_id, *key),
+                f"INSERT INTO promptshelf_trash ({_COLUMNS}, deleted_at) "
+                f"SELECT {_COLUMNS}, ? FROM promptshelf_versions {where}",
+                (datetime.now().isoformat(), prompt_id, *key),
             )
+            conn.execute(f"DELETE FROM promptshelf_versions {where}", (prompt_id, *key))
         return True
+
+    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
+        with self._errors("read"):
+            rows = (
+                self._conn()
+                .execute(
+                    "SELECT prompt_id, version, deleted_at FROM promptshelf_trash "
+                    "WHERE ? IS NULL OR prompt_id = ?",
+                    (prompt_id, prompt_id),
+                )
+                .fetchall()
+            )
+        return [TrashEntry(prompt_id=r[0], version=r[1], deleted_at=r[2]) for r in rows]
+
+    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+        key = semver.parse(version)
+        where = "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?"
+        with self._transaction("restore") as conn:
+            newest = conn.execute(
+                f"SELECT MAX(deleted_at) FROM promptshelf_trash {where}", (prompt_id, *key)
+            ).fetchone()[0]
+            if newest is None:
+                raise not_in_trash(prompt_id, version)
+            if self._has(conn, prompt_id, key):
+                raise VersionConflictError(prompt_id, version)
+            conn.execute(
+                f"INSERT INTO promptshelf_versions ({_COLUMNS}) SELECT {_COLUMNS} "
+                f"FROM promptshelf_trash {where} AND deleted_at = ?",
+                (prompt_id, *key, newest),
+            )
+            conn.execute(
+                f"DELETE FROM promptshelf_trash {where} AND deleted_at = ?",
+                (prompt_id, *key, newest),
+            )
+        restored = self._get(prompt_id, version)
+        if restored is None:
+            raise not_in_trash(prompt_id, version)
+        return restored
+
+    def _empty_trash(self, cutoff: datetime | None) -> int:
+        with self._transaction("empty trash") as conn:
+            cursor = conn.execute(
+                "DELETE FROM promptshelf_trash WHERE ? IS NULL OR deleted_at < ?",
+                (cutoff and cutoff.isoformat(), cutoff and cutoff.isoformat()),
+            )
+        return cursor.rowcount
 
     @contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
@@ -377,6 +457,7 @@ class SQLiteStorage(VersionStorage):
         with self._transaction("clear") as conn:
             conn.execute("DELETE FROM promptshelf_versions")
             conn.execute("DELETE FROM promptshelf_label_events")
+            conn.execute("DELETE FROM promptshelf_trash")
 
     def _prompts(self) -> list[str]:
         with self._errors("read"):

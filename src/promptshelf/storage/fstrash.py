@@ -1,0 +1,129 @@
+"""The filesystem backend's trash: ``<storage_dir>/.trash/<prompt_id>/<version>@<ns>.json``.
+
+A delete renames the version file into the trash (one atomic rename, both
+directories fsynced), so a deleted version is never half gone. ``<ns>`` is
+the deletion time in nanoseconds, which orders several deletions of one
+version number. ``.trash`` starts with a dot, so no reader of the layout
+mistakes it for a prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from datetime import datetime
+
+from ..models import TrashEntry
+from . import fsio
+
+TRASH_DIR = ".trash"
+_ENTRY = re.compile(r"(?P<version>\d+\.\d+\.\d+)@(?P<ns>\d+)(?P<suffix>\.json(?:\.gz)?)")
+
+
+def _trash_dir(root: str, prompt_id: str) -> str:
+    return f"{root}/{TRASH_DIR}/{prompt_id}"
+
+
+def move_in(root: str, prompt_id: str, dir_fd: int, name: str, durable: bool) -> None:
+    """Move ``name`` (a version file in ``dir_fd``) to the trash; the caller holds the lock."""
+    trash = _trash_dir(root, prompt_id)
+    root_fd = fsio.open_dir(root)
+    try:
+        fsio.make_dir(f"{root}/{TRASH_DIR}", root_fd, durable)
+    finally:
+        fsio.close(root_fd)
+    parent_fd = fsio.open_dir(f"{root}/{TRASH_DIR}")
+    try:
+        fsio.make_dir(trash, parent_fd, durable)
+    finally:
+        fsio.close(parent_fd)
+    version, _, suffix = name.partition(".json")
+    trash_fd = fsio.open_dir(trash)
+    try:
+        fsio.rename(dir_fd, name, trash_fd, f"{version}@{time.time_ns()}.json{suffix}")
+        if durable:
+            fsio.fsync(trash_fd)
+            fsio.fsync(dir_fd)
+    finally:
+        fsio.close(trash_fd)
+
+
+def entries(root: str, prompt_id: str | None) -> list[tuple[TrashEntry, str]]:
+    """``(entry, path)`` for everything in the trash (of one prompt, or of all)."""
+    base = f"{root}/{TRASH_DIR}"
+    try:
+        prompts = [prompt_id] if prompt_id is not None else sorted(os.listdir(base))
+    except FileNotFoundError:
+        return []
+    found = []
+    for pid in prompts:
+        try:
+            names = os.listdir(f"{base}/{pid}")
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in names:
+            match = _ENTRY.fullmatch(name)
+            if match:
+                deleted = datetime.fromtimestamp(int(match["ns"]) / 1e9)
+                entry = TrashEntry(prompt_id=pid, version=match["version"], deleted_at=deleted)
+                found.append((entry, f"{base}/{pid}/{name}"))
+    return found
+
+
+def newest(root: str, prompt_id: str, version: str) -> str | None:
+    """The file name of the most recent deletion of ``version``, if any."""
+    best: tuple[int, str] | None = None
+    try:
+        names = os.listdir(_trash_dir(root, prompt_id))
+    except FileNotFoundError:
+        return None
+    for name in names:
+        match = _ENTRY.fullmatch(name)
+        if match and match["version"] == version and (best is None or int(match["ns"]) > best[0]):
+            best = (int(match["ns"]), name)
+    return None if best is None else best[1]
+
+
+def move_out(root: str, prompt_id: str, trash_name: str, dir_fd: int, durable: bool) -> str:
+    """Link a trashed file back into the prompt directory (``FileExistsError`` rather than
+    overwrite), then drop it from the trash; returns the restored file name."""
+    version = trash_name.split("@", 1)[0]
+    suffix = trash_name[trash_name.index(".json") :]
+    restored = f"{version}{suffix}"
+    trash_fd = fsio.open_dir(_trash_dir(root, prompt_id))
+    try:
+        os.link(trash_name, restored, src_dir_fd=trash_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
+        fsio.unlink(trash_fd, trash_name)
+        if durable:
+            fsio.fsync(dir_fd)
+            fsio.fsync(trash_fd)
+    finally:
+        fsio.close(trash_fd)
+    return restored
+
+
+def empty(root: str, cutoff: datetime | None) -> int:
+    removed = 0
+    for entry, path in entries(root, None):
+        if cutoff is None or entry.deleted_at < cutoff:
+            try:
+                os.unlink(path)
+                removed += 1
+            except FileNotFoundError:
+                pass
+    try:
+        prompt_dirs = os.listdir(f"{root}/{TRASH_DIR}")
+    except FileNotFoundError:
+        prompt_dirs = []
+    for pid in prompt_dirs:
+        try:
+            os.rmdir(_trash_dir(root, pid))
+        except OSError:
+            pass  # not empty
+    return removed
+
+
+def remove_all(root: str) -> None:
+    shutil.rmtree(f"{root}/{TRASH_DIR}", ignore_errors=True)
