@@ -417,3 +417,27 @@ def test_save_skips_unchanged_text(store: str) -> None:
     same = run(store, "save", "p", "--text", "Hello", "--overall", "50")
     assert same.stdout == "Unchanged: p is already at 1.0.0 (--force-new saves anyway)\n"
     assert run(store, "save", "p", "--text", "Hello", "--force-new").stdout == "Saved p 1.0.1\n"
+
+
+def test_trash_restore_repair(seeded: str) -> None:
+    assert run(seeded, "delete", "wf_002_classifier", "1.0.0", "--yes").exit_code == 0
+    listing = run(seeded, "trash").stdout.splitlines()
+    assert listing[0].split() == ["PROMPT_ID", "VERSION", "DELETED_AT"]
+    assert listing[1].startswith("wf_002_classifier  1.0.0")
+    assert run(seeded, "restore", "wf_002_classifier", "1.0.0").stdout == (
+        "Restored wf_002_classifier 1.0.0\n"
+    )
+    again = run(seeded, "restore", "wf_002_classifier", "1.0.0")
+    assert again.exit_code == 1 and "not in the trash" in again.stderr
+    run(seeded, "delete", "wf_002_classifier", "1.0.0", "--yes")
+    assert run(seeded, "trash", "--empty", "--older-than", "1").stdout == (
+        "Removed 0 version(s) from the trash\n"
+    )
+    assert run(seeded, "trash", "--empty").stdout == "Removed 1 version(s) from the trash\n"
+    assert run(seeded, "repair").stdout == "Nothing to repair\n"
+    path = Path(seeded) / "wf_001_llm_2" / "1.0.0.json"
+    path.write_bytes(path.read_bytes().replace(b"French", b"German"))
+    fixed = run(seeded, "repair")
+    assert fixed.stdout.splitlines()[0].split() == ["CODE", "LOCATION", "DONE"]
+    assert "wf_001_llm_2/1.0.0.json" in fixed.stdout
+    assert run(seeded, "verify").exit_code == 0

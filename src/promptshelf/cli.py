@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -488,6 +489,50 @@ def verify(storage: VersionStorage, fmt: str) -> None:
         )
     if not report.ok:
         sys.exit(1)
+
+
+@cli.command()
+@output_options
+@with_store()
+def repair(storage: VersionStorage, fmt: str) -> None:
+    """Fix what verify reports: damaged versions to the quarantine, indexes rebuilt."""
+    report = storage.repair()
+    if fmt in ("json", "nl"):
+        click.echo(render.dumps(report.to_dict()))
+    elif not report.actions:
+        click.echo("Nothing to repair")
+    else:
+        click.echo(render.table([vars(a) for a in report.actions], ["code", "location", "done"]))
+
+
+@cli.command()
+@click.argument("prompt_id")
+@click.argument("version")
+@with_store()
+def restore(storage: VersionStorage, prompt_id: str, version: str) -> None:
+    """Bring a deleted version back from the trash (never over an existing one)."""
+    storage.restore_version(prompt_id, version)
+    click.echo(f"Restored {prompt_id} {version}")
+
+
+@cli.command()
+@click.option("--empty", is_flag=True, help="Delete for good what is in the trash.")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="With --empty: only what was deleted more than DAYS ago.",
+)
+@output_options
+@with_store()
+def trash(storage: VersionStorage, empty: bool, older_than: float | None, fmt: str) -> None:
+    """List deleted versions kept in the trash, or empty it."""
+    if empty:
+        age = None if older_than is None else timedelta(days=older_than)
+        click.echo(f"Removed {storage.empty_trash(older_than=age)} version(s) from the trash")
+        return
+    rows = [e.model_dump() for e in storage.list_trash()]
+    render.emit(rows, ["prompt_id", "version", "deleted_at"], fmt)
 
 
 @cli.command()

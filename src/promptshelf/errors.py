@@ -65,7 +65,8 @@ class VersionNotFoundError(VersionError, LookupError):
         self.prompt_id = prompt_id
         self.version = version
         ctx = {"prompt_id": prompt_id, "version": version, **(context or {})}
-        super().__init__(f"version {version!r} of prompt {prompt_id!r} not found", context=ctx)
+        why = f" ({ctx['reason']})" if "reason" in ctx else ""
+        super().__init__(f"version {version!r} of prompt {prompt_id!r} not found{why}", context=ctx)
 
 
 class VersionConflictError(VersionError, FileExistsError):

@@ -32,7 +32,7 @@ from ..errors import (
 )
 from ..ids import validate_name, validate_prompt_id
 from ..models import LabelAction, LabelEvent, PromptVersion, TrashEntry, labels_after
-from .verify import Problem, VerifyReport
+from .verify import Action, Problem, RepairReport, VerifyReport
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
 MAX_VERSION_BYTES = 8 * 1024 * 1024
@@ -213,14 +213,49 @@ class VersionStorage(abc.ABC):
         self._verify_more(report)  # first: what is on disk before any read refreshes a cache
         for prompt_id in self._prompts():
             report.checked_prompts += 1
-            for number in self._verify_numbers(prompt_id):
+            present = self._verify_numbers(prompt_id)
+            for number in present:
                 report.checked_versions += 1
                 try:
                     self._get(prompt_id, number)
                 except OptimizerError as exc:
                     where = str(exc.context.get("path", f"{prompt_id}@{number}"))
                     report.problems.append(Problem(exc.error_code, where, exc.message))
+            for label, version in sorted(self._labels(prompt_id).items()):
+                if version not in present:
+                    report.problems.append(
+                        Problem(
+                            "LABEL-DANGLING",
+                            f"{prompt_id}:{label}",
+                            f"label {label!r} points at {version}, which does not exist",
+                        )
+                    )
         return report
+
+    def repair(self) -> RepairReport:
+        """Fix what ``verify`` reports, losing nothing that is intact.
+
+        Damaged versions are moved to a quarantine (never deleted), labels
+        left pointing at missing versions are removed (and the removal
+        recorded), indexes are rebuilt, dead temp files removed. Running it
+        again finds nothing to do; if it is interrupted, running it again
+        finishes the work.
+        """
+        self._check_open()
+        report = RepairReport(self.backend_name)
+        self._repair(report)
+        for prompt_id in self._prompts():
+            present = set(self._version_numbers(prompt_id))
+            for label, version in sorted(self._labels(prompt_id).items()):
+                if version not in present:
+                    self._remove_label(prompt_id, label, "repair", f"version {version} is missing")
+                    report.actions.append(
+                        Action("LABEL-DANGLING", f"{prompt_id}:{label}", "label removed")
+                    )
+        return report
+
+    def _repair(self, report: RepairReport) -> None:  # noqa: B027 - an optional hook
+        """Backend-specific repairs, recorded in ``report``."""
 
     def _verify_numbers(self, prompt_id: str) -> list[str]:
         """The versions ``verify`` reads; a backend whose listing repairs things lists plainly."""

@@ -33,6 +33,7 @@ from ..cache import LRUCache
 from ..errors import (
     AtomicWriteError,
     ConfigurationError,
+    CorruptStoreError,
     CorruptVersionError,
     DeleteError,
     LabelInUseError,
@@ -69,7 +70,7 @@ from .fsindex import (
 )
 from .fsio import TEMP_PREFIX
 from .fslabels import LABELS_FILE, LabelLogs
-from .verify import Problem, VerifyReport
+from .verify import Action, Problem, RepairReport, VerifyReport
 
 log = logging.getLogger(__name__)
 
@@ -586,7 +587,9 @@ class FileSystemStorage(VersionStorage):
             log.info("removed %d stale temp file(s) of prompt %r", removed, prompt_id)
         return removed
 
-    def _scan(self, use_snapshot: bool, clean: bool = False) -> tuple[dict[str, IndexEntry], int]:
+    def _scan(
+        self, use_snapshot: bool, clean: bool = False, write: bool = True
+    ) -> tuple[dict[str, IndexEntry], int]:
         """Index entries of every prompt (reusing unchanged snapshot entries), and how many
         dead temp files were removed (only when ``clean``: reads change nothing)."""
         previous = self._snapshot.load() if use_snapshot else {}
@@ -598,7 +601,8 @@ class FileSystemStorage(VersionStorage):
                 cleaned += self._clean_temps(prompt_id)
             if entry is not None:
                 entries[prompt_id] = entry
-        if self.use_index and (not use_snapshot or self._snapshot_changed(previous, entries)):
+        changed = not use_snapshot or self._snapshot_changed(previous, entries)
+        if write and self.use_index and changed:
             try:
                 self._snapshot.write(entries, self._layout())
             except OSError as exc:  # a read-only store is still readable: the index is a cache
@@ -615,7 +619,7 @@ class FileSystemStorage(VersionStorage):
         return {"enable_sharding": self.enable_sharding, "shard_depth": self.shard_depth}
 
     def _prompts(self) -> list[str]:
-        entries, _ = self._scan(use_snapshot=self.use_index)
+        entries, _ = self._scan(use_snapshot=self.use_index, write=False)  # a read writes nothing
         return sorted(entries)
 
     def rebuild_index(self) -> dict[str, Any]:
@@ -628,6 +632,57 @@ class FileSystemStorage(VersionStorage):
             "total_versions": sum(e.count for e in entries.values()),
             "temp_files_removed": cleaned,
         }
+
+    def _repair(self, report: RepairReport) -> None:
+        found = VerifyReport(self.backend_name)
+        self._verify_more(found)
+        for prompt_id, path in list(
+            iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
+        ):
+            dir_fd = self._locked_prompt_dir(prompt_id, create=False)
+            if dir_fd is None:
+                continue
+            try:
+                self._repair_prompt(prompt_id, path, dir_fd, report)
+            finally:
+                fsio.close(dir_fd)
+        for problem in found.problems:
+            if problem.code.startswith("INDEX-"):
+                report.actions.append(Action(problem.code, problem.location, "index rebuilt"))
+        self._listings.clear()
+        self._cache.clear()
+        self._scan(use_snapshot=False)
+
+    def _repair_prompt(self, prompt_id: str, path: str, dir_fd: int, report: RepairReport) -> None:
+        """With the prompt's lock held: temp files out, damaged files into the quarantine."""
+        for name in parse_listing(os.listdir(dir_fd))[1]:
+            if fsio.unlink(dir_fd, name):
+                report.actions.append(Action("TEMP-FILE", f"{path}/{name}", "removed"))
+        try:
+            self._labels_log.read(path)
+        except CorruptStoreError as exc:
+            moved = fstrash.move_in(
+                self._root, prompt_id, dir_fd, LABELS_FILE, self.durable, fstrash.QUARANTINE_DIR
+            )
+            report.actions.append(
+                Action(exc.error_code, f"{path}/{LABELS_FILE}", f"moved to {moved}")
+            )
+        for number in parse_listing(os.listdir(dir_fd))[0]:
+            try:
+                self._load(prompt_id, number, None)
+            except CorruptVersionError as exc:
+                removals = labels_blocking(
+                    self._labels_log.read(path), prompt_id, number, force=True
+                )
+                if removals:
+                    self._labels_log.append(dir_fd, removals, self.durable)
+                name = f"{number}.json"
+                moved = fstrash.move_in(
+                    self._root, prompt_id, dir_fd, name, self.durable, fstrash.QUARANTINE_DIR
+                )
+                report.actions.append(Action(exc.error_code, f"{path}/{name}", f"moved to {moved}"))
+        self._cache.clear()
+        self._listings.forget(prompt_id)
 
     def _verify_numbers(self, prompt_id: str) -> list[str]:
         try:

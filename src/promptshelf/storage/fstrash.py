@@ -19,6 +19,7 @@ from ..models import TrashEntry
 from . import fsio
 
 TRASH_DIR = ".trash"
+QUARANTINE_DIR = ".quarantine"  # damaged files that repair() moved aside; never deleted
 _ENTRY = re.compile(r"(?P<version>\d+\.\d+\.\d+)@(?P<ns>\d+)(?P<suffix>\.json(?:\.gz)?)")
 
 
@@ -26,28 +27,34 @@ def _trash_dir(root: str, prompt_id: str) -> str:
     return f"{root}/{TRASH_DIR}/{prompt_id}"
 
 
-def move_in(root: str, prompt_id: str, dir_fd: int, name: str, durable: bool) -> None:
-    """Move ``name`` (a version file in ``dir_fd``) to the trash; the caller holds the lock."""
-    trash = _trash_dir(root, prompt_id)
+def move_in(
+    root: str, prompt_id: str, dir_fd: int, name: str, durable: bool, top: str = TRASH_DIR
+) -> str:
+    """Move ``name`` (a file in the prompt directory ``dir_fd``) to the trash, or to another
+    ``top`` such as the quarantine; the caller holds the prompt's lock. Returns the new path."""
+    trash = f"{root}/{top}/{prompt_id}"
     root_fd = fsio.open_dir(root)
     try:
-        fsio.make_dir(f"{root}/{TRASH_DIR}", root_fd, durable)
+        fsio.make_dir(f"{root}/{top}", root_fd, durable)
     finally:
         fsio.close(root_fd)
-    parent_fd = fsio.open_dir(f"{root}/{TRASH_DIR}")
+    parent_fd = fsio.open_dir(f"{root}/{top}")
     try:
         fsio.make_dir(trash, parent_fd, durable)
     finally:
         fsio.close(parent_fd)
-    version, _, suffix = name.partition(".json")
+    cut = name.find(".json") if not name.startswith(".") else -1  # "1.0.0" + ".json(.gz)"
+    stem, suffix = (name[:cut], name[cut:]) if cut > 0 else (name, "")
+    new_name = f"{stem}@{time.time_ns()}{suffix}"
     trash_fd = fsio.open_dir(trash)
     try:
-        fsio.rename(dir_fd, name, trash_fd, f"{version}@{time.time_ns()}.json{suffix}")
+        fsio.rename(dir_fd, name, trash_fd, new_name)
         if durable:
             fsio.fsync(trash_fd)
             fsio.fsync(dir_fd)
     finally:
         fsio.close(trash_fd)
+    return f"{trash}/{new_name}"
 
 
 def entries(root: str, prompt_id: str | None) -> list[tuple[TrashEntry, str]]:

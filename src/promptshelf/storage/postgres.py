@@ -24,6 +24,7 @@ from ..errors import (
     ConfigurationError,
     ConnectionLostError,
     CorruptStoreError,
+    CorruptVersionError,
     DatabaseError,
     StoreNotFoundError,
     ValidationError,
@@ -40,6 +41,7 @@ from .base import (
     next_label_event,
     not_in_trash,
 )
+from .verify import Action, RepairReport
 
 if TYPE_CHECKING:
     import psycopg
@@ -82,6 +84,10 @@ MIGRATIONS: dict[int, list[str]] = {
             LIKE {s}.promptshelf_versions,
             deleted_at timestamp NOT NULL,
             PRIMARY KEY (prompt_id, major, minor, patch, deleted_at)
+        )""",
+        """CREATE TABLE IF NOT EXISTS {s}.promptshelf_quarantine (
+            prompt_id text NOT NULL, version text NOT NULL, data jsonb, sha256 text,
+            reason text NOT NULL, quarantined_at timestamp NOT NULL
         )""",
     ],
 }
@@ -487,6 +493,36 @@ class PostgresStorage(VersionStorage):
                 f"SELECT DISTINCT prompt_id FROM {self._t} ORDER BY prompt_id"
             ).fetchall()
         return [r[0] for r in rows]
+
+    def _repair(self, report: RepairReport) -> None:
+        """Rows that fail their checksum or validation move to ``promptshelf_quarantine``."""
+        with self._connection("repair") as conn:
+            rows = conn.execute(
+                f"SELECT prompt_id, data, version, sha256, {_DIGEST.format('data')} FROM {self._t}"
+            ).fetchall()
+        for prompt_id, *row in rows:
+            try:
+                self._decode(tuple(row), prompt_id)
+            except CorruptVersionError as exc:
+                version = row[1]
+                where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
+                key = (prompt_id, *semver.parse(version))
+                with self._prompt_transaction("repair", prompt_id) as conn:
+                    events = self._events(conn, prompt_id)
+                    self._record(conn, labels_blocking(events, prompt_id, version, force=True))
+                    conn.execute(
+                        f'INSERT INTO "{self.schema}".promptshelf_quarantine SELECT prompt_id, '
+                        f"version, data, sha256, %s, localtimestamp FROM {self._t} {where}",
+                        (exc.message, *key),
+                    )
+                    conn.execute(f"DELETE FROM {self._t} {where}", key)
+                report.actions.append(
+                    Action(
+                        exc.error_code,
+                        f"{self._t}:{prompt_id}@{version}",
+                        "moved to promptshelf_quarantine",
+                    )
+                )
 
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()

@@ -22,6 +22,7 @@ from .. import semver
 from ..errors import (
     ConfigurationError,
     CorruptStoreError,
+    CorruptVersionError,
     DatabaseError,
     LockTimeoutError,
     StoreNotFoundError,
@@ -39,7 +40,7 @@ from .base import (
     next_label_event,
     not_in_trash,
 )
-from .verify import Problem, VerifyReport
+from .verify import Action, Problem, RepairReport, VerifyReport
 
 SCHEMA_VERSION = 3
 
@@ -75,6 +76,14 @@ CREATE TABLE IF NOT EXISTS promptshelf_trash (   -- schema 3: deleted versions
     deleted_at    TEXT    NOT NULL,
     PRIMARY KEY (prompt_id, major, minor, patch, deleted_at)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS promptshelf_quarantine (   -- schema 3: damaged rows repair() set aside
+    prompt_id      TEXT NOT NULL,
+    version        TEXT NOT NULL,
+    data           BLOB,
+    sha256         TEXT,
+    reason         TEXT NOT NULL,
+    quarantined_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS promptshelf_label_events (   -- schema 2: append-only
     prompt_id    TEXT    NOT NULL,
     seq          INTEGER NOT NULL,
@@ -248,6 +257,8 @@ class SQLiteStorage(VersionStorage):
         """A ``(data, version, sha256)`` row as a version, its checksum checked."""
         data, version, sha256 = row
         where = f"{self.path}:{prompt_id}@{version}"
+        if isinstance(data, str):  # a row someone rewrote as TEXT: check the same bytes
+            data = data.encode("utf-8", "surrogatepass")
         if sha256 is not None:
             integrity.check(data, sha256, where)
         return decode_version(data, prompt_id, version, where)
@@ -494,6 +505,39 @@ class SQLiteStorage(VersionStorage):
         result = self.integrity_check()
         if result != "ok":
             report.problems.append(Problem("STORE-CORRUPT-001", str(self.path), result))
+
+    def _repair(self, report: RepairReport) -> None:
+        """Rows that fail their checksum or validation move to ``promptshelf_quarantine``."""
+        with self._errors("repair"):
+            rows = (
+                self._conn()
+                .execute("SELECT prompt_id, version, data, sha256 FROM promptshelf_versions")
+                .fetchall()
+            )
+        for prompt_id, version, data, sha256 in rows:
+            try:
+                self._decode((data, version, sha256), prompt_id)
+            except CorruptVersionError as exc:
+                key = semver.parse(version)
+                with self._transaction("repair") as conn:
+                    events = self._events(conn, prompt_id)
+                    self._record(conn, labels_blocking(events, prompt_id, version, force=True))
+                    conn.execute(
+                        "INSERT INTO promptshelf_quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                        (prompt_id, version, data, sha256, exc.message, datetime.now().isoformat()),
+                    )
+                    conn.execute(
+                        "DELETE FROM promptshelf_versions "
+                        "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
+                        (prompt_id, *key),
+                    )
+                report.actions.append(
+                    Action(
+                        exc.error_code,
+                        f"{self.path}:{prompt_id}@{version}",
+                        "moved to promptshelf_quarantine",
+                    )
+                )
 
     def integrity_check(self) -> str:
         """SQLite's own check of the database file: ``"ok"`` when it is sound."""

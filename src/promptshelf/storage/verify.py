@@ -32,3 +32,19 @@ class VerifyReport:
             "checked_versions": self.checked_versions,
             "problems": [asdict(p) for p in self.problems],
         }
+
+
+@dataclass(frozen=True)
+class Action:
+    code: str  # what was wrong (the code verify() reports)
+    location: str
+    done: str  # what repair() did about it
+
+
+@dataclass
+class RepairReport:
+    backend: str
+    actions: list[Action] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "actions": [asdict(a) for a in self.actions]}
