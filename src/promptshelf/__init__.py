@@ -34,6 +34,7 @@ from .models import (
     PromptVersion,
     SuggestionType,
 )
+from .retention import RetentionPolicy, RetentionReport
 from .storage import (
     FileSystemStorage,
     InMemoryStorage,
@@ -66,6 +67,8 @@ __all__ = [
     "PromptIssue",
     "PromptSuggestion",
     "PromptVersion",
+    "RetentionPolicy",
+    "RetentionReport",
     "SQLiteStorage",
     "StorageError",
     "SuggestionType",

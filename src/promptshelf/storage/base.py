@@ -14,7 +14,7 @@ import abc
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
@@ -33,6 +33,9 @@ from ..errors import (
 from ..ids import validate_name, validate_prompt_id
 from ..models import LabelAction, LabelEvent, PromptVersion, TrashEntry, labels_after
 from .verify import Action, Problem, RepairReport, VerifyReport
+
+if TYPE_CHECKING:
+    from ..retention import RetentionPolicy, RetentionReport
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
 MAX_VERSION_BYTES = 8 * 1024 * 1024
@@ -169,6 +172,14 @@ class VersionStorage(abc.ABC):
         self._check_open()
         cutoff = None if older_than is None else datetime.now() - older_than
         return self._empty_trash(cutoff)
+
+    def apply_retention(self, policy: RetentionPolicy, *, dry_run: bool = True) -> RetentionReport:
+        """Remove into the trash the versions ``policy`` does not keep (see
+        :mod:`promptshelf.retention`); with ``dry_run`` (the default) only report them."""
+        from ..retention import apply_retention
+
+        self._check_open()
+        return apply_retention(self, policy, dry_run=dry_run)
 
     def list_prompts(self) -> list[str]:
         """Ids of the prompts that have at least one version, sorted."""

@@ -17,11 +17,13 @@ version absent or whole, never partial.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
 import os
 import time
+import zlib
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,6 +96,7 @@ class _Cached:
     ident: _Ident
     dir_stamp: Stamp | None
     data: bytes
+    path: str  # the plain or the compressed file
 
 
 class FileSystemStorage(VersionStorage):
@@ -232,6 +235,8 @@ class FileSystemStorage(VersionStorage):
 
     def _publish(self, dir_fd: int, prompt_id: str, number: str, data: bytes) -> None:
         context = {"prompt_id": prompt_id, "version": number, "path": self._prompt_dir(prompt_id)}
+        if _exists(dir_fd, f"{number}.json.gz"):  # compressed: it exists all the same
+            raise VersionConflictError(prompt_id, number)
         try:
             staged = fsio.stage(dir_fd, data, self.durable)
             try:
@@ -350,41 +355,45 @@ class FileSystemStorage(VersionStorage):
 
     def _load(self, prompt_id: str, version: str, cached: _Cached | None) -> PromptVersion | None:
         """A fresh object for one version: from ``cached`` if the file is unchanged, else read."""
-        path = self._version_path(prompt_id, version)
         if cached is not None:
             try:
-                st = os.stat(path, follow_symlinks=False)
+                st = os.stat(cached.path, follow_symlinks=False)
             except FileNotFoundError:
-                self._cache.discard((prompt_id, version))
-                return None
-            if _ident(st) == cached.ident:
+                st = None
+            if st is not None and _ident(st) == cached.ident:
                 return PromptVersion.model_validate_json(cached.data)
             self._cache.discard((prompt_id, version))
             self._cache.count_miss()
         dir_stamp = self._settled_dir_stamp(prompt_id) if self.use_cache else None
+        path = self._version_path(prompt_id, version)
+        context = {"prompt_id": prompt_id, "version": version, "path": path}
         try:
-            data, st = fsio.read_file(path, MAX_VERSION_BYTES)
+            try:
+                data, st = fsio.read_file(path, MAX_VERSION_BYTES)
+            except FileNotFoundError:
+                path += ".gz"
+                context["path"] = path
+                data, st = fsio.read_file(path, MAX_VERSION_BYTES)
+                data = fsio.gunzip(data, MAX_VERSION_BYTES)
         except FileNotFoundError:
             return None
         except OverflowError as exc:
             raise CorruptVersionError(
-                f"{path} is {exc.args[0]} bytes; the limit is {MAX_VERSION_BYTES}",
-                context={"prompt_id": prompt_id, "version": version, "path": path},
+                f"{path} is {exc.args[0]} bytes or more; the limit is {MAX_VERSION_BYTES}",
+                context={**context, "reason": "oversized"},
+            ) from None
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise CorruptVersionError(
+                f"{path} is not valid gzip: {exc}", context={**context, "reason": "bad gzip"}
             ) from None
         except OSError as exc:
             raise LoadError(
-                f"cannot read {path}: {exc}",
-                context={
-                    "prompt_id": prompt_id,
-                    "version": version,
-                    "path": path,
-                    "errno": exc.errno,
-                },
+                f"cannot read {path}: {exc}", context={**context, "errno": exc.errno}
             ) from exc
         data, _ = integrity.unseal(data, path)
         loaded = decode_version(data, prompt_id, version, path)
         if self.use_cache and settled(st, time.time_ns()):
-            self._cache.put((prompt_id, version), _Cached(_ident(st), dir_stamp, data))
+            self._cache.put((prompt_id, version), _Cached(_ident(st), dir_stamp, data, path))
         return loaded
 
     def _settled_dir_stamp(self, prompt_id: str) -> Stamp | None:
@@ -434,7 +443,8 @@ class FileSystemStorage(VersionStorage):
             if dir_fd is None:
                 return False
             try:
-                if not _exists(dir_fd, f"{version}.json"):
+                names = [n for n in _file_names(version) if _exists(dir_fd, n)]
+                if not names:
                     return False
                 prompt_dir = self._prompt_dir(prompt_id)
                 removals = labels_blocking(
@@ -442,7 +452,8 @@ class FileSystemStorage(VersionStorage):
                 )
                 if removals:  # first: a crash must never leave a label on a deleted version
                     self._labels_log.append(dir_fd, removals, self.durable)
-                fstrash.move_in(self._root, prompt_id, dir_fd, f"{version}.json", self.durable)
+                for name in names:
+                    fstrash.move_in(self._root, prompt_id, dir_fd, name, self.durable)
                 removed = True
             finally:
                 fsio.close(dir_fd)
@@ -470,7 +481,7 @@ class FileSystemStorage(VersionStorage):
             trashed = fstrash.newest(self._root, prompt_id, version)
             if trashed is None:
                 raise not_in_trash(prompt_id, version)
-            if _exists(dir_fd, f"{version}.json"):
+            if any(_exists(dir_fd, name) for name in _file_names(version)):
                 raise VersionConflictError(prompt_id, version)
             try:
                 fstrash.move_out(self._root, prompt_id, trashed, dir_fd, self.durable)
@@ -515,7 +526,7 @@ class FileSystemStorage(VersionStorage):
                 return None
             raise missing_version(prompt_id, version)
         try:
-            if version is not None and not _exists(dir_fd, f"{version}.json"):
+            if version is not None and not any(_exists(dir_fd, n) for n in _file_names(version)):
                 raise missing_version(prompt_id, version)
             events = self._labels_log.read(self._prompt_dir(prompt_id))
             event = next_label_event(events, prompt_id, label, version, actor, reason)
@@ -667,7 +678,12 @@ class FileSystemStorage(VersionStorage):
             report.actions.append(
                 Action(exc.error_code, f"{path}/{LABELS_FILE}", f"moved to {moved}")
             )
-        for number in parse_listing(os.listdir(dir_fd))[0]:
+        names = set(os.listdir(dir_fd))
+        for number in parse_listing(names)[0]:
+            plain, packed = _file_names(number)
+            if plain in names and packed in names:  # compress() was interrupted: keep the plain
+                fsio.unlink(dir_fd, packed)
+                report.actions.append(Action("DUPLICATE", f"{path}/{packed}", "removed"))
             try:
                 self._load(prompt_id, number, None)
             except CorruptVersionError as exc:
@@ -676,13 +692,60 @@ class FileSystemStorage(VersionStorage):
                 )
                 if removals:
                     self._labels_log.append(dir_fd, removals, self.durable)
-                name = f"{number}.json"
+                name = plain if _exists(dir_fd, plain) else packed
                 moved = fstrash.move_in(
                     self._root, prompt_id, dir_fd, name, self.durable, fstrash.QUARANTINE_DIR
                 )
                 report.actions.append(Action(exc.error_code, f"{path}/{name}", f"moved to {moved}"))
         self._cache.clear()
         self._listings.forget(prompt_id)
+
+    def compress(self, keep_recent: int = 10) -> int:
+        """Store every version older than each prompt's newest ``keep_recent`` gzip-compressed
+        (``1.0.0.json.gz``); readers do not notice. Returns how many files were compressed.
+
+        Each file is compressed, published, synced, and only then is the plain file
+        removed: an interruption leaves both (identical content), which reads
+        correctly and which ``repair()`` tidies.
+        """
+        self._check_open()
+        if keep_recent < 0:
+            raise ConfigurationError(f"keep_recent must be >= 0, got {keep_recent}")
+        done = 0
+        for prompt_id, _ in list(
+            iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
+        ):
+            dir_fd = self._locked_prompt_dir(prompt_id, create=False)
+            if dir_fd is None:
+                continue
+            try:
+                names = set(os.listdir(dir_fd))
+                numbers = parse_listing(names)[0]
+                for number in numbers[: max(0, len(numbers) - keep_recent)]:
+                    plain, packed = _file_names(number)
+                    if plain in names:
+                        done += self._compress_one(dir_fd, plain, packed)
+            finally:
+                fsio.close(dir_fd)
+                self._listings.forget(prompt_id)
+        self._cache.clear()
+        return done
+
+    def _compress_one(self, dir_fd: int, plain: str, packed: str) -> int:
+        staged = fsio.stage(dir_fd, gzip.compress(_read_at(dir_fd, plain), mtime=0), self.durable)
+        try:
+            try:
+                fsio.publish(staged, packed)
+            except FileExistsError:
+                pass  # an earlier, interrupted run got this far
+        finally:
+            fsio.discard(staged)
+        if self.durable:
+            fsio.fsync(dir_fd)
+        fsio.unlink(dir_fd, plain)
+        if self.durable:
+            fsio.fsync(dir_fd)
+        return 1
 
     def _verify_numbers(self, prompt_id: str) -> list[str]:
         try:
@@ -787,3 +850,19 @@ def _exists(dir_fd: int, name: str) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def _file_names(version: str) -> tuple[str, str]:
+    """The plain and the compressed file name of a version."""
+    return f"{version}.json", f"{version}.json.gz"
+
+
+def _read_at(dir_fd: int, name: str) -> bytes:
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=dir_fd)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)

@@ -52,19 +52,31 @@ def settled(st: os.stat_result, observed_at_ns: int) -> bool:
 
 
 def parse_listing(names: Iterable[str]) -> tuple[list[str], list[str]]:
-    """Split a directory's names into sorted version numbers and leftover temp files."""
-    keyed: list[tuple[semver.VersionKey, str]] = []
+    """Split a directory's names into sorted version numbers and leftover temp files.
+
+    A version is ``X.Y.Z.json`` or, compressed, ``X.Y.Z.json.gz`` (listed once if both).
+    """
+    keyed: dict[semver.VersionKey, str] = {}
     temps: list[str] = []
     for name in names:
         if name.startswith(TEMP_PREFIX):
             temps.append(name)
-        elif name.endswith(".json"):
-            number = name[:-5]
+            continue
+        number = version_of(name)
+        if number is not None:
             key = semver.try_parse(number)
             if key is not None:
-                keyed.append((key, number))
-    keyed.sort()
-    return [number for _, number in keyed], temps
+                keyed[key] = number
+    return [keyed[k] for k in sorted(keyed)], temps
+
+
+def version_of(name: str) -> str | None:
+    """``"1.2.0"`` for ``1.2.0.json`` or ``1.2.0.json.gz``; None for any other name."""
+    if name.endswith(".json"):
+        return name[:-5]
+    if name.endswith(".json.gz"):
+        return name[:-8]
+    return None
 
 
 @dataclass(frozen=True)
@@ -212,7 +224,7 @@ def scan_prompt_dir(path: str, previous: IndexEntry | None) -> tuple[IndexEntry 
         with os.scandir(path) as entries:
             for entry in entries:
                 names.append(entry.name)
-                if entry.name.endswith(".json"):
+                if version_of(entry.name) is not None:
                     try:
                         total += entry.stat(follow_symlinks=False).st_size
                     except FileNotFoundError:

@@ -14,6 +14,7 @@ import fcntl
 import os
 import secrets
 import time
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import cast
@@ -178,6 +179,17 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
         return data, st
     finally:
         os.close(fd)
+
+
+def gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Decompress ``data``, refusing (``OverflowError``) to inflate past ``max_bytes``."""
+    inflater = zlib.decompressobj(wbits=31)  # 31: gzip framing
+    out = inflater.decompress(data, max_bytes + 1)
+    if len(out) > max_bytes:
+        raise OverflowError(max_bytes)
+    if not inflater.eof:
+        raise EOFError("truncated gzip stream")
+    return out
 
 
 def lock(fd: int, timeout: float, *, shared: bool = False) -> bool:
