@@ -369,22 +369,34 @@ def checked_version(version: object) -> PromptVersion:
 
 
 def encode_version(version: PromptVersion) -> bytes:
-    """The canonical on-disk bytes of a version (the original's pretty JSON)."""
+    """The canonical stored bytes of a version (the original's pretty JSON).
+
+    Refuses (``ValidationError``) anything that would not read back as an
+    equal version: values JSON cannot hold (NaN, sets, tuples, objects),
+    nesting deeper than the JSON reader accepts, or over 8 MiB. A save never
+    writes what a read would then reject.
+    """
+    context = {"prompt_id": version.prompt_id, "version": version.version}
     try:
         data = version.model_dump_json(indent=2).encode("utf-8")
     except (PydanticSerializationError, UnicodeEncodeError, ValueError) as exc:
-        raise ValidationError(
-            f"version cannot be stored as JSON: {exc}",
-            context={"prompt_id": version.prompt_id, "version": version.version},
-        ) from exc
+        raise ValidationError(f"version cannot be stored as JSON: {exc}", context=context) from exc
     if len(data) > MAX_VERSION_BYTES:
         raise PayloadTooLargeError(
             f"version is {len(data)} bytes serialized; the limit is {MAX_VERSION_BYTES}",
-            context={
-                "prompt_id": version.prompt_id,
-                "version": version.version,
-                "bytes": len(data),
-            },
+            context={**context, "bytes": len(data)},
+        )
+    try:
+        back = PromptVersion.model_validate_json(data)
+    except PydanticValidationError as exc:
+        raise ValidationError(
+            f"version would not read back: {exc.errors()[0]['msg']}", context=context
+        ) from None
+    if back != version:
+        raise ValidationError(
+            "version does not survive JSON unchanged (NaN or infinity, a set, a tuple, or "
+            "another value JSON cannot hold)",
+            context=context,
         )
     return data
 
