@@ -1,0 +1,352 @@
+"""T5: simulated power loss. Record the file-system operations of a workload, rebuild
+every state a power cut could leave, and check that the store recovers to old-or-new.
+
+The recorder wraps the backend's I/O module (promptshelf.storage.fsio) and
+logs logical operations: file contents created (and whether fsynced),
+directory entries linked, unlinked, renamed and created, directory fsyncs,
+whole-filesystem syncs, and the workload's acknowledgements. For every
+prefix of that log it builds:
+
+* the exact prefix (a process crash: the page cache survives);
+* the power-loss state: file data not fsynced is lost (the file is empty),
+  directory changes not followed by an fsync of their directory are lost;
+* every power-loss state with one of the unsynced directory changes kept
+  (the disk reordered it before the cut);
+* torn variants: unsynced data replaced by garbage instead of nothing.
+
+Deliberately broken variants of the store must fail these checks, so the
+harness is shown to have teeth.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import stat
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import make_version
+from promptshelf import FileSystemStorage
+from promptshelf.storage import fsindex, fsio
+
+from .harness import BASELINE, make_prestate
+
+Op = tuple[Any, ...]
+WORKLOAD_VERSIONS = [make_version("p", "1.1.0"), make_version("q", "1.0.0"), make_version("p", "1.2.0")]
+
+
+class Recorder:
+    """Wraps fsio's functions; ``ops`` is the logical operation log."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.ops: list[Op] = []
+        self.dirs: dict[int, str] = {}
+        self.ids = itertools.count(1)
+
+    def rel(self, path: str) -> str:
+        return os.path.relpath(path, self.root)
+
+    @contextmanager
+    def installed(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        real = {name: getattr(fsio, name) for name in (
+            "open_dir", "close", "make_dir", "stage", "publish", "discard", "unlink", "fsync",
+            "rename", "replace", "write_new", "sync_filesystem")}
+
+        def open_dir(path: str) -> int:
+            fd: int = real["open_dir"](path)
+            self.dirs[fd] = path
+            return fd
+
+        def close(fd: int) -> None:
+            self.dirs.pop(fd, None)
+            real["close"](fd)
+
+        def make_dir(path: str, parent_fd: int | None, durable: bool) -> bool:
+            created: bool = real["make_dir"](path, parent_fd, durable)
+            if created:
+                self.ops.append(("mkdir", self.rel(path)))
+                if durable and parent_fd is not None:
+                    self.ops.append(("fsync_dir", self.rel(self.dirs[parent_fd])))
+            return created
+
+        def stage(dir_fd: int, data: bytes, durable: bool) -> fsio.Staged:
+            staged: fsio.Staged = real["stage"](dir_fd, data, durable)
+            staged.rec_id = next(self.ids)  # type: ignore[attr-defined]
+            self.ops.append(("create", staged.rec_id, data, durable))  # type: ignore[attr-defined]
+            if staged.temp:
+                self.ops.append(("link", staged.rec_id, self._at(dir_fd, staged.temp)))  # type: ignore[attr-defined]
+            return staged
+
+        def publish(staged: fsio.Staged, name: str) -> None:
+            real["publish"](staged, name)
+            self.ops.append(("link", staged.rec_id, self._at(staged.dir_fd, name)))  # type: ignore[attr-defined]
+
+        def discard(staged: fsio.Staged) -> None:
+            if staged.temp:
+                self.ops.append(("unlink", self._at(staged.dir_fd, staged.temp)))
+            real["discard"](staged)
+
+        def unlink(dir_fd: int, name: str) -> bool:
+            removed: bool = real["unlink"](dir_fd, name)
+            if removed:
+                self.ops.append(("unlink", self._at(dir_fd, name)))
+            return removed
+
+        def fsync(fd: int) -> None:
+            real["fsync"](fd)
+            if fd in self.dirs:
+                self.ops.append(("fsync_dir", self.rel(self.dirs[fd])))
+
+        def rename(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+            real["rename"](src_fd, src, dst_fd, dst)
+            self.ops.append(("rename", self._at(src_fd, src), self._at(dst_fd, dst)))
+
+        def replace(dir_fd: int, src: str, dst: str) -> None:
+            real["replace"](dir_fd, src, dst)
+            self.ops.append(("rename", self._at(dir_fd, src), self._at(dir_fd, dst)))
+
+        def write_new(dir_fd: int, name: str, data: Any, durable: bool) -> None:
+            chunks = [data] if isinstance(data, bytes) else list(data)
+            real["write_new"](dir_fd, name, chunks, durable)
+            rec = next(self.ids)
+            self.ops.append(("create", rec, b"".join(chunks), durable))
+            self.ops.append(("link", rec, self._at(dir_fd, name)))
+
+        def sync_filesystem(fd: int) -> None:
+            real["sync_filesystem"](fd)
+            self.ops.append(("syncfs",))
+
+        for name, func in locals().copy().items():
+            if name in real:
+                monkeypatch.setattr(fsio, name, func)
+        yield
+        for name, func in real.items():
+            monkeypatch.setattr(fsio, name, func)
+
+    def _at(self, dir_fd: int, name: str) -> str:
+        return self.rel(os.path.join(self.dirs[dir_fd], name))
+
+
+# -- the model of a file system after a power cut ------------------------------------------
+
+
+def parent(path: str) -> str:
+    return os.path.dirname(path) or "."
+
+
+class Disk:
+    """Directory entries and file contents, replayed from an initial tree and an op log."""
+
+    def __init__(self, tree: Path) -> None:
+        self.entries: dict[str, int] = {}  # file path -> content id
+        self.dirs: set[str] = {"."}
+        self.content: dict[int, bytes] = {}
+        for path in sorted(tree.rglob("*")):
+            rel = str(path.relative_to(tree))
+            if path.is_dir():
+                self.dirs.add(rel)
+            else:
+                cid = -len(self.content) - 1
+                self.content[cid] = path.read_bytes()
+                self.entries[rel] = cid
+
+    def apply(self, op: Op) -> None:
+        kind = op[0]
+        if kind == "mkdir":
+            self.dirs.add(op[1])
+        elif kind == "link":
+            self.entries[op[2]] = op[1]
+        elif kind == "unlink":
+            self.entries.pop(op[1], None)
+        elif kind == "rename":
+            if op[1] in self.entries:
+                self.entries[op[2]] = self.entries.pop(op[1])
+
+    def write(self, target: Path, data_of: Callable[[int], bytes]) -> None:
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir()
+        for d in sorted(self.dirs, key=len):
+            if d != "." and parent(d) in self.dirs | {"."}:
+                (target / d).mkdir(exist_ok=True)
+        for path, cid in self.entries.items():
+            if (target / parent(path)).is_dir():
+                (target / path).write_bytes(data_of(cid))
+
+
+def entry_dirs(op: Op) -> list[str]:
+    """The directories whose fsync makes ``op`` durable."""
+    if op[0] == "mkdir":
+        return [parent(op[1])]
+    if op[0] in ("link",):
+        return [parent(op[2])]
+    if op[0] == "unlink":
+        return [parent(op[1])]
+    if op[0] == "rename":
+        return [parent(op[1]), parent(op[2])]
+    return []
+
+
+def crash_states(tree: Path, ops: list[Op]) -> Iterator[tuple[str, Disk, Callable[[int], bytes]]]:
+    """Every state a crash after ``ops`` can leave (see the module docstring)."""
+    exact = Disk(tree)
+    durable = Disk(tree)
+    synced: set[int] = set(exact.content)
+    pending: list[Op] = []
+    for op in ops:
+        if op[0] == "create":
+            exact.content[op[1]] = durable.content[op[1]] = op[2]
+            if op[3]:
+                synced.add(op[1])
+        elif op[0] == "syncfs":
+            for p in pending:
+                durable.apply(p)
+            pending.clear()
+            synced |= set(exact.content)
+        elif op[0] == "fsync_dir":
+            still = []
+            for p in pending:
+                if op[1] in entry_dirs(p):
+                    durable.apply(p)
+                else:
+                    still.append(p)
+            pending = still
+        elif op[0] != "ack":
+            exact.apply(op)
+            pending.append(op)
+
+    def lost(cid: int) -> bytes:
+        return exact.content[cid] if cid in synced else b""
+
+    def torn(cid: int) -> bytes:
+        data = exact.content[cid]
+        return data if cid in synced else bytes((b * 7 + 3) % 256 for b in data[: len(data) // 2])
+
+    yield "exact-prefix", exact, lambda cid: exact.content[cid]
+    yield "power-loss", durable, lost
+    yield "power-loss-torn", durable, torn
+    for i in range(len(pending)):  # one unsynced change reached the disk before the cut
+        reordered = Disk.__new__(Disk)
+        reordered.entries, reordered.dirs = dict(durable.entries), set(durable.dirs)
+        reordered.content = durable.content
+        reordered.apply(pending[i])
+        yield f"reordered-{i}", reordered, lost
+
+
+# -- the checks --------------------------------------------------------------------------
+
+
+def check_state(root: Path, acked: list[Any]) -> None:
+    index = root / ".index.json"
+    if index.exists():  # the index is replaced atomically: old or new, never torn
+        json.loads(index.read_bytes())
+    store = FileSystemStorage(root, create=False)
+    for version in [*BASELINE, *acked]:
+        found = store.get_version(version.prompt_id, version.version)
+        assert found == version, f"acknowledged {version.prompt_id} {version.version} lost"
+    for version in WORKLOAD_VERSIONS:  # unacknowledged: absent or whole
+        found = store.get_version(version.prompt_id, version.version)
+        assert found is None or found == version
+    assert {p.code for p in store.verify().problems} <= {"TEMP-FILE"}
+    store.repair()
+    assert store.verify().ok
+
+
+def record(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mutation: Callable[[pytest.MonkeyPatch], None] | None = None,
+) -> tuple[Path, list[Op]]:
+    """Run the workload with the recorder installed (and a mutation on top of it, so what
+    the mutation leaves out is never recorded)."""
+    template = make_prestate(tmp_path / "template")
+    work = tmp_path / "work"
+    shutil.copytree(template, work)
+    recorder = Recorder(work)
+    with recorder.installed(monkeypatch):
+        if mutation is not None:
+            mutation(monkeypatch)
+        store = FileSystemStorage(work)
+        for number, version in enumerate(WORKLOAD_VERSIONS):
+            store.save_version(version)
+            recorder.ops.append(("ack", number))
+            if number == 1:
+                store.get_storage_stats()  # rewrites the index snapshot
+                recorder.ops.append(("ack-index",))
+    return template, recorder.ops
+
+
+def run_all_states(tmp_path: Path, template: Path, ops: list[Op]) -> tuple[int, int]:
+    states = failures = 0
+    for k in range(len(ops) + 1):
+        acked = [WORKLOAD_VERSIONS[op[1]] for op in ops[:k] if op[0] == "ack"]
+        for _, disk, data_of in crash_states(template, ops[:k]):
+            states += 1
+            target = tmp_path / "state"
+            disk.write(target, data_of)
+            try:
+                check_state(target, acked)
+            except (AssertionError, ValueError, OSError):
+                failures += 1
+    return states, failures
+
+
+@pytest.mark.parametrize("named_temps", [False, True], ids=["unnamed-files", "named-temps"])
+def test_every_power_loss_state_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named_temps: bool
+) -> None:
+    monkeypatch.setattr(fsio, "_unnamed_files", not named_temps)
+    template, ops = record(tmp_path, monkeypatch)
+    states, failures = run_all_states(tmp_path, template, ops)
+    print(f"T5 named_temps={named_temps}: ops recorded {len(ops)}, crash states {states}, "
+          f"failures {failures}")
+    assert states > 50 and failures == 0
+
+
+def _no_dir_fsync(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = fsio.fsync
+    monkeypatch.setattr(fsio, "fsync", lambda fd: None if _is_dir(fd) else real(fd))
+
+
+def _is_dir(fd: int) -> bool:
+    return stat.S_ISDIR(os.fstat(fd).st_mode)
+
+
+def _no_fsync_before_link(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = fsio.stage
+    monkeypatch.setattr(fsio, "stage", lambda dir_fd, data, durable: real(dir_fd, data, False))
+
+
+def _index_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    def write(self: fsindex.IndexSnapshot, entries: Any, layout: Any) -> None:
+        root = os.path.dirname(self.path)
+        dir_fd = fsio.open_dir(root)
+        try:
+            fsio.unlink(dir_fd, fsindex.INDEX_FILE)
+            fsio.write_new(dir_fd, fsindex.INDEX_FILE, b'{"version": "1.0.0", "index": {}}', False)
+        finally:
+            fsio.close(dir_fd)
+
+    monkeypatch.setattr(fsindex.IndexSnapshot, "write", write)
+
+
+@pytest.mark.parametrize(
+    "mutation", [_no_dir_fsync, _no_fsync_before_link, _index_in_place],
+    ids=["no-directory-fsync", "no-fsync-before-link", "index-written-in-place"],
+)
+def test_broken_variants_are_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mutation: Callable[..., None]
+) -> None:
+    with monkeypatch.context() as patched:
+        template, ops = record(tmp_path, patched, mutation)
+    states, failures = run_all_states(tmp_path, template, ops)
+    print(f"T5 mutation {mutation.__name__}: crash states {states}, failures {failures} (caught)")
+    assert failures > 0
