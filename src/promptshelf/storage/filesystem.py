@@ -41,7 +41,9 @@ from ..errors import (
     LabelInUseError,
     LoadError,
     LockTimeoutError,
+    OptimizerError,
     SaveError,
+    StorageError,
     StoreNotFoundError,
     VersionConflictError,
 )
@@ -196,39 +198,49 @@ class FileSystemStorage(VersionStorage):
             fsio.close(parent_fd)
 
     def _locked_prompt_dir(self, prompt_id: str, create: bool, sync_new: bool = True) -> int | None:
-        """Open and lock the prompt directory; retries if ``clear_all`` removed it meanwhile."""
-        for _ in range(8):
-            dir_fd = self._open_prompt_dir(prompt_id, create, sync_new)
-            if dir_fd is None:
-                return None
-            if not fsio.lock(dir_fd, self.lock_timeout):
-                fsio.close(dir_fd)
-                raise LockTimeoutError(
-                    f"could not lock prompt {prompt_id!r} within {self.lock_timeout} s",
-                    context={"prompt_id": prompt_id, "timeout": self.lock_timeout},
-                )
-            if os.fstat(dir_fd).st_nlink > 0:
-                return dir_fd
-            fsio.close(dir_fd)  # removed while we waited: open the new one
-        raise SaveError(f"prompt directory for {prompt_id!r} keeps disappearing")
+        """Open and lock the prompt directory; retries if ``clear_all`` removed it meanwhile.
+
+        Any failure is a coded error: ``LockTimeoutError``, or ``StorageError``
+        (``FS-DIR-001``) when the directory cannot be created or opened.
+        """
+        try:
+            for _ in range(8):
+                dir_fd = self._open_prompt_dir(prompt_id, create, sync_new)
+                if dir_fd is None:
+                    return None
+                if not fsio.lock(dir_fd, self.lock_timeout):
+                    fsio.close(dir_fd)
+                    raise LockTimeoutError(
+                        f"could not lock prompt {prompt_id!r} within {self.lock_timeout} s",
+                        context={"prompt_id": prompt_id, "timeout": self.lock_timeout},
+                    )
+                if os.fstat(dir_fd).st_nlink > 0:
+                    return dir_fd
+                fsio.close(dir_fd)  # removed while we waited: open the new one
+        except OptimizerError:
+            raise
+        except OSError as exc:
+            raise StorageError(
+                f"cannot open the directory of prompt {prompt_id!r}: {exc}",
+                error_code="FS-DIR-001",
+                context={"prompt_id": prompt_id, "errno": exc.errno},
+            ) from exc
+        raise StorageError(
+            f"the directory of prompt {prompt_id!r} keeps disappearing", error_code="FS-DIR-001"
+        )
 
     def _save(self, version: PromptVersion) -> None:
         data = self._file_bytes(version)
         prompt_id, number = version.prompt_id, version.version
-        try:
-            dir_fd = self._locked_prompt_dir(prompt_id, create=True)
-        except OSError as exc:
-            if isinstance(exc, LockTimeoutError | SaveError):
-                raise
-            raise SaveError(
-                f"cannot open the directory of prompt {prompt_id!r}: {exc}",
-                context={"prompt_id": prompt_id, "errno": exc.errno},
-            ) from exc
+        dir_fd = self._locked_prompt_dir(prompt_id, create=True)
         assert dir_fd is not None  # create=True never yields None
         try:
             self._publish(dir_fd, prompt_id, number, data)
             if fsio.uses_named_temps():  # only then can a killed writer have left one here
-                self._remove_temps(dir_fd, prompt_id)
+                try:
+                    self._remove_temps(dir_fd, prompt_id)
+                except OSError:
+                    pass  # the save is done; a leftover is removed by the next writer
         finally:
             fsio.close(dir_fd)  # closing also releases the flock
         self._listings.forget(prompt_id)
@@ -533,6 +545,14 @@ class FileSystemStorage(VersionStorage):
             if event is not None:
                 self._labels_log.append(dir_fd, [event], self.durable)
             return event
+        except OptimizerError:
+            raise
+        except OSError as exc:  # the event is absent, or whole but maybe not durable
+            raise SaveError(
+                f"label {label!r} of {prompt_id!r} could not be changed: {exc}",
+                error_code="FS-LABEL-001",
+                context={"prompt_id": prompt_id, "label": label, "errno": exc.errno},
+            ) from exc
         finally:
             fsio.close(dir_fd)
 

@@ -52,7 +52,7 @@ def write_new(dir_fd: int, name: str, data: bytes | Iterable[bytes], durable: bo
         if durable:
             os.fsync(fd)
     finally:
-        os.close(fd)
+        close(fd)
 
 
 @dataclass
@@ -111,12 +111,19 @@ def publish(staged: Staged, name: str) -> None:
 
 
 def discard(staged: Staged) -> None:
-    """Release staged content: close the unnamed file, or remove the temp name."""
+    """Release staged content: close the unnamed file, or remove the temp name.
+
+    Never raises: it runs on cleanup paths, and a temp name that could not be
+    removed is only a leftover that the next writer holding the lock removes.
+    """
     if staged.fd is not None:
-        os.close(staged.fd)
+        close(staged.fd)
         staged.fd = None
     elif staged.temp is not None:
-        unlink(staged.dir_fd, staged.temp)
+        try:
+            unlink(staged.dir_fd, staged.temp)
+        except OSError:
+            pass
         staged.temp = None
 
 
@@ -155,7 +162,12 @@ def fsync(fd: int) -> None:
 
 
 def close(fd: int) -> None:
-    os.close(fd)
+    """Close ``fd``; an error is ignored: Linux frees the descriptor anyway, and whatever
+    mattered was fsynced (and checked) before."""
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def read_file(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
@@ -178,7 +190,7 @@ def read_file(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
             raise OverflowError(len(data))
         return data, st
     finally:
-        os.close(fd)
+        close(fd)
 
 
 def gunzip(data: bytes, max_bytes: int) -> bytes:

@@ -11,6 +11,7 @@ is exact in every process.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections import OrderedDict
@@ -69,11 +70,14 @@ class LabelLogs:
             fd = os.open(LABELS_FILE, flags, dir_fd=dir_fd)
         try:
             _cut_torn_tail(fd)
-            os.write(fd, data)
+            written = os.write(fd, data)
+            if written != len(data):  # a short append is a torn line: cut it, report it
+                _cut_torn_tail(fd)
+                raise OSError(errno.ENOSPC, "short write to the label log")
             if durable:
                 os.fsync(fd)
         finally:
-            os.close(fd)
+            fsio.close(fd)
         if created and durable:
             fsio.fsync(dir_fd)
 

@@ -1,0 +1,108 @@
+"""T8/T9: ENOSPC and EIO at every file-system call of an operation, once and persistently.
+
+After each injected fault: the operation raised a coded promptshelf error or
+succeeded; a failed fsync was never followed by success; no file descriptor
+leaked; the version is absent or whole; once the fault clears the store works.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from helpers import make_version
+from promptshelf import FileSystemStorage, OptimizerError, VersionConflictError
+
+from .harness import OS_CALLS, check_consistent, count_fds, fresh_copy, make_prestate
+
+NEW = make_version("p", "1.1.0", text="written under faults")
+NEW_Q = make_version("q", "1.0.0", text="new prompt under faults")
+
+OPERATIONS: dict[str, Callable[[FileSystemStorage], object]] = {
+    "save": lambda s: s.save_version(NEW),
+    "save-new-prompt": lambda s: s.save_version(NEW_Q),
+    "bulk": lambda s: s.save_versions([NEW, NEW_Q]),
+    "delete": lambda s: s.delete_version("s", "1.0.0"),
+    "label": lambda s: s.set_label("p", "production", "1.0.0"),
+}
+
+
+class Faults:
+    def __init__(self, fail_at: int, persistent: bool, code: int) -> None:
+        self.fail_at, self.persistent, self.code = fail_at, persistent, code
+        self.calls = 0
+        self.failed_fsync = False
+        self.injected = False
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        saved = {name: getattr(os, name) for name in OS_CALLS}
+
+        def wrap(name: str, real: Callable[..., object]) -> Callable[..., object]:
+            def faulty(*args: object, **kwargs: object) -> object:
+                self.calls += 1
+                hit = self.calls == self.fail_at or (self.persistent and self.calls > self.fail_at)
+                if not hit:
+                    return real(*args, **kwargs)
+                self.injected = True
+                if name == "fsync":
+                    self.failed_fsync = True
+                if name == "close":  # close frees the descriptor even when it reports an error
+                    real(*args, **kwargs)
+                raise OSError(self.code, os.strerror(self.code))
+
+            return faulty
+
+        for name, real in saved.items():
+            setattr(os, name, wrap(name, real))
+        try:
+            yield
+        finally:
+            for name, real in saved.items():
+                setattr(os, name, real)
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["once", "persistent"])
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO], ids=["ENOSPC", "EIO"])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_faults_at_every_call(tmp_path: Path, operation: str, code: int, persistent: bool) -> None:
+    template = make_prestate(tmp_path / "template")
+    injected = 0
+    for fail_at in range(1, 400):
+        root = fresh_copy(template, tmp_path / "run")
+        store = FileSystemStorage(root)
+        fds = count_fds()
+        faults = Faults(fail_at, persistent, code)
+        outcome = "ok"
+        with faults.installed():
+            try:
+                OPERATIONS[operation](store)
+            except OptimizerError as exc:
+                assert exc.error_code, exc
+                outcome = "raised"
+        store.close()
+        assert count_fds() == fds, f"descriptor leaked at call {fail_at}"
+        if not faults.injected:
+            assert outcome == "ok"
+            break
+        injected += 1
+        if faults.failed_fsync:
+            assert outcome == "raised", f"a failed fsync at call {fail_at} was acknowledged"
+        check_consistent(root, may_be_gone={("s", "1.0.0")})
+        retry = FileSystemStorage(root)  # the fault has cleared: the store works again
+        try:
+            OPERATIONS[operation](retry)
+        except VersionConflictError:
+            pass  # the faulty attempt had published it (durability unknown): now it is there
+        for version in (NEW, NEW_Q):
+            found = retry.get_version(version.prompt_id, version.version)
+            assert found is None or found == version
+    else:
+        pytest.fail("the operation never completed")
+    print(f"T8 {operation} {errno.errorcode[code]} persistent={persistent}: "
+          f"faults injected {injected}, acknowledged after failed fsync 0, leaked fds 0")
