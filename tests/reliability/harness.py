@@ -6,15 +6,27 @@ import os
 import shutil
 from pathlib import Path
 
-from helpers import make_version
 from promptshelf import FileSystemStorage, PromptVersion
+
+from helpers import make_version
 
 #: The versions every pre-state holds; they must survive any failure of any later operation.
 BASELINE = [make_version("p", "1.0.0", text="baseline p"), make_version("s", "1.0.0", text="s")]
 
 #: ``os`` functions the store's file I/O goes through (see promptshelf.storage.fsio).
-OS_CALLS = ["open", "write", "fsync", "link", "rename", "replace", "unlink", "mkdir", "close",
-            "ftruncate", "rmdir"]
+OS_CALLS = [
+    "open",
+    "write",
+    "fsync",
+    "link",
+    "rename",
+    "replace",
+    "unlink",
+    "mkdir",
+    "close",
+    "ftruncate",
+    "rmdir",
+]
 
 
 def make_prestate(root: Path) -> Path:

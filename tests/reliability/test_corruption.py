@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_version
 from promptshelf import CorruptVersionError, FileSystemStorage, OptimizerError, SQLiteStorage
+
+from helpers import make_version
 
 INTACT = [make_version("p", "1.0.0", text="intact one"), make_version("q", "1.0.0", text="two")]
 VICTIM = make_version("p", "1.1.0", text="the victim")
@@ -88,8 +89,11 @@ def test_a_misnamed_file(tmp_path: Path) -> None:
 def test_a_damaged_sqlite_file_never_gives_wrong_data(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     store = SQLiteStorage(path)
-    versions = [make_version(f"p{i}", f"1.{j}.0", text=f"text {i} {j} " * 20)
-                for i in range(10) for j in range(5)]
+    versions = [
+        make_version(f"p{i}", f"1.{j}.0", text=f"text {i} {j} " * 20)
+        for i in range(10)
+        for j in range(5)
+    ]
     store.save_versions(versions)
     store.close()
     rng = random.Random(5)

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_version
 from promptshelf import FileSystemStorage
 from promptshelf.storage import fsio
 
 from .harness import OS_CALLS, check_consistent, fresh_copy, make_prestate
+from helpers import make_version
 
 NEW_P = make_version("p", "1.1.0", text="new in p")
 NEW_Q = make_version("q", "1.0.0", text="a new prompt")
@@ -107,5 +107,7 @@ def test_every_crash_point(tmp_path: Path, workload: str, named_temps: bool) -> 
         outcomes[_check(root, workload)] += 1
     final = _check(root, workload)
     assert final == "new" or workload in ("compress",)
-    print(f"T2 {workload} named_temps={named_temps}: crash points {crash_at - 1} "
-          f"(old-state {outcomes['old']} / new-state {outcomes['new']}), acknowledged lost: 0")
+    print(
+        f"T2 {workload} named_temps={named_temps}: crash points {crash_at - 1} "
+        f"(old-state {outcomes['old']} / new-state {outcomes['new']}), acknowledged lost: 0"
+    )

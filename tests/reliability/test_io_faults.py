@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_version
 from promptshelf import FileSystemStorage, OptimizerError, VersionConflictError
 
 from .harness import OS_CALLS, check_consistent, count_fds, fresh_copy, make_prestate
+from helpers import make_version
 
 NEW = make_version("p", "1.1.0", text="written under faults")
 NEW_Q = make_version("q", "1.0.0", text="new prompt under faults")
@@ -104,5 +104,7 @@ def test_faults_at_every_call(tmp_path: Path, operation: str, code: int, persist
             assert found is None or found == version
     else:
         pytest.fail("the operation never completed")
-    print(f"T8 {operation} {errno.errorcode[code]} persistent={persistent}: "
-          f"faults injected {injected}, acknowledged after failed fsync 0, leaked fds 0")
+    print(
+        f"T8 {operation} {errno.errorcode[code]} persistent={persistent}: "
+        f"faults injected {injected}, acknowledged after failed fsync 0, leaked fds 0"
+    )

@@ -32,14 +32,18 @@ from typing import Any
 
 import pytest
 
-from helpers import make_version
 from promptshelf import FileSystemStorage
 from promptshelf.storage import fsindex, fsio
 
 from .harness import BASELINE, make_prestate
+from helpers import make_version
 
 Op = tuple[Any, ...]
-WORKLOAD_VERSIONS = [make_version("p", "1.1.0"), make_version("q", "1.0.0"), make_version("p", "1.2.0")]
+WORKLOAD_VERSIONS = [
+    make_version("p", "1.1.0"),
+    make_version("q", "1.0.0"),
+    make_version("p", "1.2.0"),
+]
 
 
 class Recorder:
@@ -56,9 +60,23 @@ class Recorder:
 
     @contextmanager
     def installed(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-        real = {name: getattr(fsio, name) for name in (
-            "open_dir", "close", "make_dir", "stage", "publish", "discard", "unlink", "fsync",
-            "rename", "replace", "write_new", "sync_filesystem")}
+        real = {
+            name: getattr(fsio, name)
+            for name in (
+                "open_dir",
+                "close",
+                "make_dir",
+                "stage",
+                "publish",
+                "discard",
+                "unlink",
+                "fsync",
+                "rename",
+                "replace",
+                "write_new",
+                "sync_filesystem",
+            )
+        }
 
         def open_dir(path: str) -> int:
             fd: int = real["open_dir"](path)
@@ -306,8 +324,10 @@ def test_every_power_loss_state_recovers(
     monkeypatch.setattr(fsio, "_unnamed_files", not named_temps)
     template, ops = record(tmp_path, monkeypatch)
     states, failures = run_all_states(tmp_path, template, ops)
-    print(f"T5 named_temps={named_temps}: ops recorded {len(ops)}, crash states {states}, "
-          f"failures {failures}")
+    print(
+        f"T5 named_temps={named_temps}: ops recorded {len(ops)}, crash states {states}, "
+        f"failures {failures}"
+    )
     assert states > 50 and failures == 0
 
 
@@ -339,7 +359,8 @@ def _index_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    "mutation", [_no_dir_fsync, _no_fsync_before_link, _index_in_place],
+    "mutation",
+    [_no_dir_fsync, _no_fsync_before_link, _index_in_place],
     ids=["no-directory-fsync", "no-fsync-before-link", "index-written-in-place"],
 )
 def test_broken_variants_are_caught(
