@@ -184,9 +184,8 @@ class Disk:
             self.entries[op[2]] = op[1]
         elif kind == "unlink":
             self.entries.pop(op[1], None)
-        elif kind == "rename":
-            if op[1] in self.entries:
-                self.entries[op[2]] = self.entries.pop(op[1])
+        elif kind == "rename" and op[1] in self.entries:
+            self.entries[op[2]] = self.entries.pop(op[1])
 
     def write(self, target: Path, data_of: Callable[[int], bytes]) -> None:
         if target.exists():
