@@ -25,7 +25,7 @@ def _store(root: Path) -> Path:
 
 
 def _expect_detected(root: Path, data: bytes) -> str:
-    """Plant ``data`` as the victim's file; it must be refused with a code, reported and repaired."""
+    """Plant ``data`` as the victim's file: refused with a code, reported, repaired."""
     (root / "p" / "1.1.0.json").write_bytes(data)
     store = FileSystemStorage(root, use_cache=False)
     with pytest.raises(CorruptVersionError) as caught:
