@@ -107,7 +107,9 @@ class VersionStorage(abc.ABC):
         validate_prompt_id(prompt_id)
         validate_name(label, "label")
         semver.parse(version)
-        return self._set_label(prompt_id, label, version, _text(actor), _text(reason))
+        event = self._change_label(prompt_id, label, version, _text(actor), _text(reason))
+        assert event is not None  # setting a label always records an event
+        return event
 
     def remove_label(
         self, prompt_id: str, label: str, *, actor: str | None = None, reason: str | None = None
@@ -116,7 +118,7 @@ class VersionStorage(abc.ABC):
         self._check_open()
         validate_prompt_id(prompt_id)
         validate_name(label, "label")
-        return self._remove_label(prompt_id, label, _text(actor), _text(reason)) is not None
+        return self._change_label(prompt_id, label, None, _text(actor), _text(reason)) is not None
 
     def get_label(self, prompt_id: str, label: str) -> str | None:
         """The version ``label`` points at, or None."""
@@ -164,7 +166,11 @@ class VersionStorage(abc.ABC):
         self._check_open()
         validate_prompt_id(prompt_id)
         semver.parse(version)
-        return self._restore(prompt_id, version)
+        self._restore(prompt_id, version)
+        restored = self._get(prompt_id, version)
+        if restored is None:  # deleted again in the meantime
+            raise not_in_trash(prompt_id, version)
+        return restored
 
     def empty_trash(self, older_than: timedelta | None = None) -> int:
         """Delete for good what was deleted more than ``older_than`` ago (everything if None);
@@ -259,7 +265,9 @@ class VersionStorage(abc.ABC):
             present = set(self._version_numbers(prompt_id))
             for label, version in sorted(self._labels(prompt_id).items()):
                 if version not in present:
-                    self._remove_label(prompt_id, label, "repair", f"version {version} is missing")
+                    self._change_label(
+                        prompt_id, label, None, "repair", f"version {version} is missing"
+                    )
                     report.actions.append(
                         Action("LABEL-DANGLING", f"{prompt_id}:{label}", "label removed")
                     )
@@ -311,14 +319,16 @@ class VersionStorage(abc.ABC):
         """Delete under the same exclusion as label changes (see ``labels_blocking``)."""
 
     @abc.abstractmethod
-    def _set_label(
-        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
-    ) -> LabelEvent: ...
-
-    @abc.abstractmethod
-    def _remove_label(
-        self, prompt_id: str, label: str, actor: str | None, reason: str | None
-    ) -> LabelEvent | None: ...
+    def _change_label(
+        self,
+        prompt_id: str,
+        label: str,
+        version: str | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> LabelEvent | None:
+        """Point ``label`` at ``version`` (None: remove it) and record the event, atomically
+        with the check that the version exists; None when a removal found nothing."""
 
     @abc.abstractmethod
     def _label_events(self, prompt_id: str) -> list[LabelEvent]: ...
@@ -336,7 +346,8 @@ class VersionStorage(abc.ABC):
     def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]: ...
 
     @abc.abstractmethod
-    def _restore(self, prompt_id: str, version: str) -> PromptVersion: ...
+    def _restore(self, prompt_id: str, version: str) -> None:
+        """Move the newest trashed copy back; ``not_in_trash`` or ``VersionConflictError``."""
 
     @abc.abstractmethod
     def _empty_trash(self, cutoff: datetime | None) -> int: ...

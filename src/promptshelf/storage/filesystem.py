@@ -486,7 +486,7 @@ class FileSystemStorage(VersionStorage):
     def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
         return [entry for entry, _ in fstrash.entries(self._root, prompt_id)]
 
-    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+    def _restore(self, prompt_id: str, version: str) -> None:
         dir_fd = self._locked_prompt_dir(prompt_id, create=True)
         assert dir_fd is not None  # create=True never yields None
         try:
@@ -502,27 +502,11 @@ class FileSystemStorage(VersionStorage):
         finally:
             fsio.close(dir_fd)
             self._listings.forget(prompt_id)
-        restored = self._get(prompt_id, version)
-        if restored is None:
-            raise not_in_trash(prompt_id, version)
-        return restored
 
     def _empty_trash(self, cutoff: datetime | None) -> int:
         return fstrash.empty(self._root, cutoff)
 
     # -- labels (see fslabels) ----------------------------------------------------
-
-    def _set_label(
-        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
-    ) -> LabelEvent:
-        event = self._change_label(prompt_id, label, version, actor, reason)
-        assert event is not None  # setting a label always records an event
-        return event
-
-    def _remove_label(
-        self, prompt_id: str, label: str, actor: str | None, reason: str | None
-    ) -> LabelEvent | None:
-        return self._change_label(prompt_id, label, None, actor, reason)
 
     def _change_label(
         self,

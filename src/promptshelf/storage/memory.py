@@ -63,24 +63,19 @@ class InMemoryStorage(VersionStorage):
                 del self._versions[prompt_id]
             return True
 
-    def _set_label(
-        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
-    ) -> LabelEvent:
+    def _change_label(
+        self,
+        prompt_id: str,
+        label: str,
+        version: str | None,
+        actor: str | None,
+        reason: str | None,
+    ) -> LabelEvent | None:
         with self._lock:
-            if version not in self._versions.get(prompt_id, {}):
+            if version is not None and version not in self._versions.get(prompt_id, {}):
                 raise missing_version(prompt_id, version)
             events = self._events.setdefault(prompt_id, [])
             event = next_label_event(events, prompt_id, label, version, actor, reason)
-            assert event is not None  # a move always yields an event
-            events.append(event)
-            return event
-
-    def _remove_label(
-        self, prompt_id: str, label: str, actor: str | None, reason: str | None
-    ) -> LabelEvent | None:
-        with self._lock:
-            events = self._events.setdefault(prompt_id, [])
-            event = next_label_event(events, prompt_id, label, None, actor, reason)
             if event is not None:
                 events.append(event)
             return event
@@ -93,7 +88,7 @@ class InMemoryStorage(VersionStorage):
         with self._lock:
             return [e for e, _ in self._trash if prompt_id in (None, e.prompt_id)]
 
-    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+    def _restore(self, prompt_id: str, version: str) -> None:
         with self._lock:
             for i in range(len(self._trash) - 1, -1, -1):  # the newest deletion first
                 entry, data = self._trash[i]
@@ -103,7 +98,7 @@ class InMemoryStorage(VersionStorage):
                         raise VersionConflictError(prompt_id, version)
                     versions[version] = data
                     del self._trash[i]
-                    return PromptVersion.model_validate_json(data)
+                    return
         raise not_in_trash(prompt_id, version)
 
     def _empty_trash(self, cutoff: datetime | None) -> int:

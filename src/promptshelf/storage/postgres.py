@@ -356,7 +356,7 @@ class PostgresStorage(VersionStorage):
             ).fetchall()
         return [TrashEntry(prompt_id=r[0], version=r[1], deleted_at=r[2]) for r in rows]
 
-    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+    def _restore(self, prompt_id: str, version: str) -> None:
         key = semver.parse(version)
         where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
         with self._prompt_transaction("restore", prompt_id) as conn:
@@ -375,10 +375,6 @@ class PostgresStorage(VersionStorage):
             conn.execute(
                 f"DELETE FROM {self._trash} {where} AND deleted_at = %s", (prompt_id, *key, row[0])
             )
-        restored = self._get(prompt_id, version)
-        if restored is None:
-            raise not_in_trash(prompt_id, version)
-        return restored
 
     def _empty_trash(self, cutoff: datetime | None) -> int:
         with self._connection("empty trash") as conn:
@@ -464,18 +460,6 @@ class PostgresStorage(VersionStorage):
             if event is not None:
                 self._record(conn, [event])
         return event
-
-    def _set_label(
-        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
-    ) -> LabelEvent:
-        event = self._change_label(prompt_id, label, version, actor, reason)
-        assert event is not None  # setting a label always records an event
-        return event
-
-    def _remove_label(
-        self, prompt_id: str, label: str, actor: str | None, reason: str | None
-    ) -> LabelEvent | None:
-        return self._change_label(prompt_id, label, None, actor, reason)
 
     def _label_events(self, prompt_id: str) -> list[LabelEvent]:
         with self._connection("read") as conn:

@@ -331,7 +331,7 @@ class SQLiteStorage(VersionStorage):
             )
         return [TrashEntry(prompt_id=r[0], version=r[1], deleted_at=r[2]) for r in rows]
 
-    def _restore(self, prompt_id: str, version: str) -> PromptVersion:
+    def _restore(self, prompt_id: str, version: str) -> None:
         key = semver.parse(version)
         where = "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?"
         with self._transaction("restore") as conn:
@@ -351,10 +351,6 @@ class SQLiteStorage(VersionStorage):
                 f"DELETE FROM promptshelf_trash {where} AND deleted_at = ?",
                 (prompt_id, *key, newest),
             )
-        restored = self._get(prompt_id, version)
-        if restored is None:
-            raise not_in_trash(prompt_id, version)
-        return restored
 
     def _empty_trash(self, cutoff: datetime | None) -> int:
         with self._transaction("empty trash") as conn:
@@ -447,18 +443,6 @@ class SQLiteStorage(VersionStorage):
             if event is not None:
                 self._record(conn, [event])
         return event
-
-    def _set_label(
-        self, prompt_id: str, label: str, version: str, actor: str | None, reason: str | None
-    ) -> LabelEvent:
-        event = self._change_label(prompt_id, label, version, actor, reason)
-        assert event is not None  # setting a label always records an event
-        return event
-
-    def _remove_label(
-        self, prompt_id: str, label: str, actor: str | None, reason: str | None
-    ) -> LabelEvent | None:
-        return self._change_label(prompt_id, label, None, actor, reason)
 
     def _label_events(self, prompt_id: str) -> list[LabelEvent]:
         with self._errors("read"):
