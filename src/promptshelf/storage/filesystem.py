@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import logging
 import os
 import time
 import zlib
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +33,6 @@ from ..cache import LRUCache
 from ..errors import (
     AtomicWriteError,
     ConfigurationError,
-    CorruptStoreError,
     CorruptVersionError,
     DeleteError,
     LabelInUseError,
@@ -48,11 +45,10 @@ from ..errors import (
     VersionConflictError,
 )
 from ..models import LabelEvent, PromptVersion, TrashEntry
-from . import fsio, fstrash, integrity
+from . import fsbulk, fsio, fsmaintenance, fstrash, integrity
 from .base import (
     MAX_VERSION_BYTES,
     VersionStorage,
-    checked_version,
     decode_version,
     encode_version,
     labels_blocking,
@@ -66,6 +62,7 @@ from .fsindex import (
     Listing,
     ListingCache,
     Stamp,
+    file_names,
     iter_prompt_dirs,
     parse_listing,
     scan_prompt_dir,
@@ -74,14 +71,9 @@ from .fsindex import (
 )
 from .fsio import TEMP_PREFIX
 from .fslabels import LABELS_FILE, LabelLogs
-from .verify import Action, Problem, RepairReport, VerifyReport
+from .verify import RepairReport, VerifyReport
 
 log = logging.getLogger(__name__)
-
-#: Versions one ``save_versions`` round stages (each holds a file descriptor until published).
-BULK_ROUND_VERSIONS = 512
-#: Threads that write a round's files at once (the GIL is released in the system calls).
-BULK_STAGING_THREADS = 4
 
 #: File identity a cached version was read from: a re-created file differs.
 _Ident = tuple[int, int, int, int]
@@ -247,7 +239,7 @@ class FileSystemStorage(VersionStorage):
 
     def _publish(self, dir_fd: int, prompt_id: str, number: str, data: bytes) -> None:
         context = {"prompt_id": prompt_id, "version": number, "path": self._prompt_dir(prompt_id)}
-        if _exists(dir_fd, f"{number}.json.gz"):  # compressed: it exists all the same
+        if fsio.exists(dir_fd, f"{number}.json.gz"):  # compressed: it exists all the same
             raise VersionConflictError(prompt_id, number)
         try:
             staged = fsio.stage(dir_fd, data, self.durable)
@@ -273,91 +265,9 @@ class FileSystemStorage(VersionStorage):
                 ) from exc
 
     def save_versions(self, versions: Iterable[PromptVersion]) -> int:
-        """Save many versions: one lock per prompt, two filesystem syncs per round.
-
-        Every version is validated and serialized before anything is written,
-        so a bad version, or the same version twice in the batch, raises and
-        writes nothing. Versions are then handled in rounds of up to
-        ``BULK_ROUND_VERSIONS``: all temp files of a round are written, the
-        filesystem is synced once, the files are linked into place (in batch
-        order, prompt by prompt), and the filesystem is synced again.
-
-        A failure midway (``VersionConflictError`` for a version that already
-        exists, or an I/O error) leaves the versions published before it saved
-        and synced, and none of the later ones; the error is raised. Returns
-        the number of versions saved.
-        """
-        self._check_open()
-        batch: dict[str, list[tuple[str, bytes]]] = {}
-        seen: set[tuple[str, str]] = set()
-        for version in versions:
-            checked = checked_version(version)
-            key = (checked.prompt_id, checked.version)
-            if key in seen:
-                raise VersionConflictError(*key, context={"reason": "twice in one batch"})
-            seen.add(key)
-            batch.setdefault(checked.prompt_id, []).append(
-                (checked.version, self._file_bytes(checked))
-            )
-        saved = 0
-        round_: list[tuple[str, list[tuple[str, bytes]]]] = []
-        size = 0
-        # Staging is system calls that release the GIL: a few threads overlap them.
-        with ThreadPoolExecutor(BULK_STAGING_THREADS, "promptshelf-stage") as pool:
-            for prompt_id, items in batch.items():
-                for start in range(0, len(items), BULK_ROUND_VERSIONS):
-                    chunk = items[start : start + BULK_ROUND_VERSIONS]
-                    if size + len(chunk) > BULK_ROUND_VERSIONS:
-                        saved += self._save_round(round_, pool)
-                        round_, size = [], 0
-                    round_.append((prompt_id, chunk))
-                    size += len(chunk)
-            if round_:
-                saved += self._save_round(round_, pool)
-        return saved
-
-    def _save_round(
-        self, groups: list[tuple[str, list[tuple[str, bytes]]]], pool: ThreadPoolExecutor
-    ) -> int:
-        dir_fds: list[int] = []
-        jobs: list[tuple[int, bytes, str, str]] = []  # (dir_fd, data, prompt_id, version)
-        staged: list[fsio.Staged] = []
-        published = 0
-        try:
-            try:
-                for prompt_id, items in groups:
-                    # new directories become durable with the round's final sync
-                    dir_fd = self._locked_prompt_dir(prompt_id, create=True, sync_new=False)
-                    assert dir_fd is not None  # create=True never yields None
-                    dir_fds.append(dir_fd)
-                    jobs.extend((dir_fd, data, prompt_id, number) for number, data in items)
-                staged = _stage_in_parallel(pool, [(fd, data) for fd, data, _, _ in jobs])
-                if self.durable:
-                    fsio.sync_filesystem(dir_fds[0])
-                for content, (_, _, prompt_id, number) in zip(staged, jobs, strict=True):
-                    try:
-                        fsio.publish(content, f"{number}.json")
-                    except FileExistsError:
-                        raise VersionConflictError(prompt_id, number) from None
-                    published += 1
-            finally:
-                for content in staged:
-                    fsio.discard(content)
-                if self.durable and dir_fds:
-                    fsio.sync_filesystem(dir_fds[0])
-        except (VersionConflictError, LockTimeoutError):
-            raise
-        except OSError as exc:
-            raise AtomicWriteError(
-                f"bulk save failed after {published} version(s) of this round: {exc}",
-                context={"published": published, "errno": exc.errno},
-            ) from exc
-        finally:
-            for dir_fd in dir_fds:
-                fsio.close(dir_fd)
-            for prompt_id, _ in groups:
-                self._listings.forget(prompt_id)
-        return published
+        """Save many versions: one lock per prompt, two filesystem syncs per round (see
+        :func:`promptshelf.storage.fsbulk.save_versions` for what a failure midway leaves)."""
+        return fsbulk.save_versions(self, versions)
 
     # -- reading -------------------------------------------------------------
 
@@ -455,7 +365,7 @@ class FileSystemStorage(VersionStorage):
             if dir_fd is None:
                 return False
             try:
-                names = [n for n in _file_names(version) if _exists(dir_fd, n)]
+                names = [n for n in file_names(version) if fsio.exists(dir_fd, n)]
                 if not names:
                     return False
                 prompt_dir = self._prompt_dir(prompt_id)
@@ -493,7 +403,7 @@ class FileSystemStorage(VersionStorage):
             trashed = fstrash.newest(self._root, prompt_id, version)
             if trashed is None:
                 raise not_in_trash(prompt_id, version)
-            if any(_exists(dir_fd, name) for name in _file_names(version)):
+            if any(fsio.exists(dir_fd, name) for name in file_names(version)):
                 raise VersionConflictError(prompt_id, version)
             try:
                 fstrash.move_out(self._root, prompt_id, trashed, dir_fd, self.durable)
@@ -522,7 +432,7 @@ class FileSystemStorage(VersionStorage):
                 return None
             raise missing_version(prompt_id, version)
         try:
-            if version is not None and not any(_exists(dir_fd, n) for n in _file_names(version)):
+            if version is not None and not any(fsio.exists(dir_fd, n) for n in file_names(version)):
                 raise missing_version(prompt_id, version)
             events = self._labels_log.read(self._prompt_dir(prompt_id))
             event = next_label_event(events, prompt_id, label, version, actor, reason)
@@ -649,107 +559,12 @@ class FileSystemStorage(VersionStorage):
         }
 
     def _repair(self, report: RepairReport) -> None:
-        found = VerifyReport(self.backend_name)
-        self._verify_more(found)
-        for prompt_id, path in list(
-            iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
-        ):
-            dir_fd = self._locked_prompt_dir(prompt_id, create=False)
-            if dir_fd is None:
-                continue
-            try:
-                self._repair_prompt(prompt_id, path, dir_fd, report)
-            finally:
-                fsio.close(dir_fd)
-        for problem in found.problems:
-            if problem.code.startswith("INDEX-"):
-                report.actions.append(Action(problem.code, problem.location, "index rebuilt"))
-        self._listings.clear()
-        self._cache.clear()
-        self._scan(use_snapshot=False)
-
-    def _repair_prompt(self, prompt_id: str, path: str, dir_fd: int, report: RepairReport) -> None:
-        """With the prompt's lock held: temp files out, damaged files into the quarantine."""
-        for name in parse_listing(os.listdir(dir_fd))[1]:
-            if fsio.unlink(dir_fd, name):
-                report.actions.append(Action("TEMP-FILE", f"{path}/{name}", "removed"))
-        try:
-            self._labels_log.read(path)
-        except CorruptStoreError as exc:
-            moved = fstrash.move_in(
-                self._root, prompt_id, dir_fd, LABELS_FILE, self.durable, fstrash.QUARANTINE_DIR
-            )
-            report.actions.append(
-                Action(exc.error_code, f"{path}/{LABELS_FILE}", f"moved to {moved}")
-            )
-        names = set(os.listdir(dir_fd))
-        for number in parse_listing(names)[0]:
-            plain, packed = _file_names(number)
-            if plain in names and packed in names:  # compress() was interrupted: keep the plain
-                fsio.unlink(dir_fd, packed)
-                report.actions.append(Action("DUPLICATE", f"{path}/{packed}", "removed"))
-            try:
-                self._load(prompt_id, number, None)
-            except CorruptVersionError as exc:
-                removals = labels_blocking(
-                    self._labels_log.read(path), prompt_id, number, force=True
-                )
-                if removals:
-                    self._labels_log.append(dir_fd, removals, self.durable)
-                name = plain if _exists(dir_fd, plain) else packed
-                moved = fstrash.move_in(
-                    self._root, prompt_id, dir_fd, name, self.durable, fstrash.QUARANTINE_DIR
-                )
-                report.actions.append(Action(exc.error_code, f"{path}/{name}", f"moved to {moved}"))
-        self._cache.clear()
-        self._listings.forget(prompt_id)
+        fsmaintenance.repair(self, report)
 
     def compress(self, keep_recent: int = 10) -> int:
-        """Store every version older than each prompt's newest ``keep_recent`` gzip-compressed
-        (``1.0.0.json.gz``); readers do not notice. Returns how many files were compressed.
-
-        Each file is compressed, published, synced, and only then is the plain file
-        removed: an interruption leaves both (identical content), which reads
-        correctly and which ``repair()`` tidies.
-        """
-        self._check_open()
-        if keep_recent < 0:
-            raise ConfigurationError(f"keep_recent must be >= 0, got {keep_recent}")
-        done = 0
-        for prompt_id, _ in list(
-            iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
-        ):
-            dir_fd = self._locked_prompt_dir(prompt_id, create=False)
-            if dir_fd is None:
-                continue
-            try:
-                names = set(os.listdir(dir_fd))
-                numbers = parse_listing(names)[0]
-                for number in numbers[: max(0, len(numbers) - keep_recent)]:
-                    plain, packed = _file_names(number)
-                    if plain in names:
-                        done += self._compress_one(dir_fd, plain, packed)
-            finally:
-                fsio.close(dir_fd)
-                self._listings.forget(prompt_id)
-        self._cache.clear()
-        return done
-
-    def _compress_one(self, dir_fd: int, plain: str, packed: str) -> int:
-        staged = fsio.stage(dir_fd, gzip.compress(_read_at(dir_fd, plain), mtime=0), self.durable)
-        try:
-            try:
-                fsio.publish(staged, packed)
-            except FileExistsError:
-                pass  # an earlier, interrupted run got this far
-        finally:
-            fsio.discard(staged)
-        if self.durable:
-            fsio.fsync(dir_fd)
-        fsio.unlink(dir_fd, plain)
-        if self.durable:
-            fsio.fsync(dir_fd)
-        return 1
+        """Store versions older than each prompt's newest ``keep_recent`` gzip-compressed;
+        readers do not notice (see :func:`promptshelf.storage.fsmaintenance.compress`)."""
+        return fsmaintenance.compress(self, keep_recent)
 
     def _verify_numbers(self, prompt_id: str) -> list[str]:
         try:
@@ -758,35 +573,7 @@ class FileSystemStorage(VersionStorage):
             return []
 
     def _verify_more(self, report: VerifyReport) -> None:
-        """The index must not claim a listing the directory contradicts; no temp files left."""
-        snapshot = self._snapshot.load() if os.path.exists(self._snapshot.path) else None
-        if snapshot == {}:
-            report.problems.append(
-                Problem("INDEX-UNREADABLE", self._snapshot.path, "index snapshot cannot be parsed")
-            )
-        for prompt_id, path in iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth):
-            try:
-                stamp = stamp_of(os.stat(path))
-                versions, temps = parse_listing(os.listdir(path))
-            except FileNotFoundError:
-                continue
-            for name in temps:
-                report.problems.append(
-                    Problem("TEMP-FILE", f"{path}/{name}", "temp file left by an interrupted save")
-                )
-            claimed = (snapshot or {}).get(prompt_id)
-            if (
-                claimed is not None
-                and claimed.stamp == stamp
-                and json.loads(claimed.versions_json) != versions
-            ):
-                report.problems.append(
-                    Problem(
-                        "INDEX-MISMATCH",
-                        self._snapshot.path,
-                        f"index lists other versions of {prompt_id!r} than its directory",
-                    )
-                )
+        fsmaintenance.verify_more(self, report)
 
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()
@@ -814,59 +601,3 @@ class FileSystemStorage(VersionStorage):
 
     def __repr__(self) -> str:
         return f"FileSystemStorage({self._root!r}, sharding={self.enable_sharding})"
-
-
-def _stage_all(jobs: list[tuple[int, bytes]]) -> list[fsio.Staged]:
-    done: list[fsio.Staged] = []
-    try:
-        for dir_fd, data in jobs:
-            done.append(fsio.stage(dir_fd, data, False))
-    except BaseException:
-        for content in done:
-            fsio.discard(content)
-        raise
-    return done
-
-
-def _stage_in_parallel(
-    pool: ThreadPoolExecutor, jobs: list[tuple[int, bytes]]
-) -> list[fsio.Staged]:
-    """Stage ``jobs`` in order, in contiguous slices on the pool; all or none stay staged."""
-    size = -(-len(jobs) // BULK_STAGING_THREADS) or 1
-    futures = [pool.submit(_stage_all, jobs[i : i + size]) for i in range(0, len(jobs), size)]
-    staged: list[fsio.Staged] = []
-    failure: BaseException | None = None
-    for future in futures:
-        try:
-            staged.extend(future.result())
-        except BaseException as exc:
-            failure = failure or exc
-    if failure is not None:
-        for content in staged:
-            fsio.discard(content)
-        raise failure
-    return staged
-
-
-def _exists(dir_fd: int, name: str) -> bool:
-    try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _file_names(version: str) -> tuple[str, str]:
-    """The plain and the compressed file name of a version."""
-    return f"{version}.json", f"{version}.json.gz"
-
-
-def _read_at(dir_fd: int, name: str) -> bytes:
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0), dir_fd=dir_fd)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)

@@ -70,6 +70,11 @@ def parse_listing(names: Iterable[str]) -> tuple[list[str], list[str]]:
     return [keyed[k] for k in sorted(keyed)], temps
 
 
+def file_names(version: str) -> tuple[str, str]:
+    """The plain and the compressed file name of a version."""
+    return f"{version}.json", f"{version}.json.gz"
+
+
 def version_of(name: str) -> str | None:
     """``"1.2.0"`` for ``1.2.0.json`` or ``1.2.0.json.gz``; None for any other name."""
     if name.endswith(".json"):
