@@ -41,6 +41,7 @@ from .base import (
     next_label_event,
     not_in_trash,
 )
+from .sqlshared import EVENT_COLUMNS, event_from_row, event_row
 from .verify import Action, RepairReport
 
 if TYPE_CHECKING:
@@ -407,40 +408,16 @@ class PostgresStorage(VersionStorage):
 
     def _events(self, conn: psycopg.Connection[Any], prompt_id: str) -> list[LabelEvent]:
         rows = conn.execute(
-            "SELECT seq, label, action, from_version, to_version, actor, reason, at "
-            f"FROM {self._events_table} WHERE prompt_id = %s ORDER BY seq",
+            f"SELECT {EVENT_COLUMNS} FROM {self._events_table} WHERE prompt_id = %s ORDER BY seq",
             (prompt_id,),
         ).fetchall()
-        return [
-            LabelEvent(
-                seq=r[0],
-                prompt_id=prompt_id,
-                label=r[1],
-                action=r[2],
-                from_version=r[3],
-                to_version=r[4],
-                actor=r[5],
-                reason=r[6],
-                at=r[7],
-            )
-            for r in rows
-        ]
+        return [event_from_row(prompt_id, r) for r in rows]
 
     def _record(self, conn: psycopg.Connection[Any], events: list[LabelEvent]) -> None:
         for e in events:
             conn.execute(
                 f"INSERT INTO {self._events_table} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    e.prompt_id,
-                    e.seq,
-                    e.label,
-                    e.action.value,
-                    e.from_version,
-                    e.to_version,
-                    e.actor,
-                    e.reason,
-                    e.at,
-                ),
+                event_row(e, e.at),
             )
 
     def _change_label(

@@ -40,6 +40,7 @@ from .base import (
     next_label_event,
     not_in_trash,
 )
+from .sqlshared import EVENT_COLUMNS, event_from_row, event_row
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 SCHEMA_VERSION = 3
@@ -388,43 +389,17 @@ class SQLiteStorage(VersionStorage):
     @staticmethod
     def _events(conn: sqlite3.Connection, prompt_id: str) -> list[LabelEvent]:
         rows = conn.execute(
-            "SELECT seq, label, action, from_version, to_version, actor, reason, at "
+            f"SELECT {EVENT_COLUMNS} "
             "FROM promptshelf_label_events WHERE prompt_id = ? ORDER BY seq",
             (prompt_id,),
         ).fetchall()
-        return [
-            LabelEvent(
-                seq=r[0],
-                prompt_id=prompt_id,
-                label=r[1],
-                action=r[2],
-                from_version=r[3],
-                to_version=r[4],
-                actor=r[5],
-                reason=r[6],
-                at=r[7],
-            )
-            for r in rows
-        ]
+        return [event_from_row(prompt_id, r) for r in rows]
 
     @staticmethod
     def _record(conn: sqlite3.Connection, events: list[LabelEvent]) -> None:
         conn.executemany(
             "INSERT INTO promptshelf_label_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    e.prompt_id,
-                    e.seq,
-                    e.label,
-                    e.action.value,
-                    e.from_version,
-                    e.to_version,
-                    e.actor,
-                    e.reason,
-                    e.at.isoformat(),
-                )
-                for e in events
-            ],
+            [event_row(e, e.at.isoformat()) for e in events],
         )
 
     def _change_label(
