@@ -432,3 +432,18 @@ def test_a_read_only_store_reads(seed_copy: Path) -> None:
     finally:
         for path in [seed_copy, *seed_copy.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
+
+
+def test_verify_reads_past_the_cache(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_version(make_version("a", "1.0.0"))
+    time.sleep(RACY_NS / 1e9 + 0.01)
+    store.get_version("a", "1.0.0")  # now cached
+    path = tmp_path / "a" / "1.0.0.json"
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[40] ^= 0x01  # bit rot in place: same size, same times
+    with open(path, "r+b") as handle:
+        handle.write(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert [p.code for p in store.verify().problems] == ["PS-CHECKSUM-001"]

@@ -234,7 +234,7 @@ class VersionStorage(abc.ABC):
             for number in present:
                 report.checked_versions += 1
                 try:
-                    self._get(prompt_id, number)
+                    self._verify_read(prompt_id, number)
                 except OptimizerError as exc:
                     where = str(exc.context.get("path", f"{prompt_id}@{number}"))
                     report.problems.append(Problem(exc.error_code, where, exc.message))
@@ -279,6 +279,10 @@ class VersionStorage(abc.ABC):
     def _verify_numbers(self, prompt_id: str) -> list[str]:
         """The versions ``verify`` reads; a backend whose listing repairs things lists plainly."""
         return self._version_numbers(prompt_id)
+
+    def _verify_read(self, prompt_id: str, version: str) -> None:
+        """Read one version for ``verify``; a backend with a cache reads past it."""
+        self._get(prompt_id, version)
 
     def _verify_more(self, report: VerifyReport) -> None:  # noqa: B027 - an optional hook
         """Backend-specific checks (indexes, stray files) added to ``report``."""

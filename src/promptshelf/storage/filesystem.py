@@ -572,6 +572,9 @@ class FileSystemStorage(VersionStorage):
         except FileNotFoundError:
             return []
 
+    def _verify_read(self, prompt_id: str, version: str) -> None:
+        self._load(prompt_id, version, None)  # from the disk, whatever the cache holds
+
     def _verify_more(self, report: VerifyReport) -> None:
         fsmaintenance.verify_more(self, report)
 
