@@ -30,3 +30,17 @@ def test_quickstart_runs_again_and_again(tmp_path: Path) -> None:
     assert "saved wf_001_llm_1 1.1.0" in second.stdout
     assert "rollback to 1.0.0: new version 1.1.1" in second.stdout
     assert "store holds 3 prompts, 7 versions" in second.stdout
+
+
+def test_the_readme_quickstart_runs(tmp_path: Path) -> None:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Quickstart")
+    code = readme[
+        readme.index("```python", start) + len("```python") : readme.index("```\n", start + 20)
+    ]
+    script = tmp_path / "quickstart.py"
+    script.write_text(code + "\nprint(v1.version, latest.version, best.version, rolled.version)\n")
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["1.0.0", "1.0.0", "1.0.0", "1.0.1"]
