@@ -349,3 +349,14 @@ def test_empty_trash_older_than(storage: VersionStorage) -> None:
     assert storage.empty_trash(older_than=timedelta(0)) == 1
     with pytest.raises(VersionNotFoundError):
         storage.restore_version("p", "1.0.0")
+
+
+def test_ids_are_case_sensitive_and_nfc_only(storage: VersionStorage) -> None:
+    storage.save_version(make_version("Prompt", "1.0.0", text="upper"))
+    storage.save_version(make_version("prompt", "1.0.0", text="lower"))
+    assert storage.list_prompts() == ["Prompt", "prompt"]
+    assert storage.get_version("Prompt", "1.0.0").prompt.text == "upper"  # type: ignore[union-attr]
+    storage.save_version(make_version("café", "1.0.0"))  # NFC: accepted
+    with pytest.raises(InvalidPromptIdError):  # the same word in NFD: refused, never a twin
+        storage.save_version(make_version("cafe\u0301", "1.0.0"))
+    assert storage.list_prompts() == ["Prompt", "café", "prompt"]

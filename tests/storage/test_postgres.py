@@ -155,3 +155,29 @@ def test_url_password_is_never_shown(postgres_url: str, schema: str, tmp_path: P
     store = PostgresStorage(postgres_url, schema=schema)
     assert "s3cret" not in repr(store)
     store.close()
+
+
+def test_a_schema_1_database_is_upgraded(postgres_url: str, schema: str) -> None:
+    old = make_version("p", "1.0.0")
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(
+            f'CREATE TABLE "{schema}".promptshelf_meta (key text PRIMARY KEY, value text NOT NULL)'
+        )
+        conn.execute(f"INSERT INTO \"{schema}\".promptshelf_meta VALUES ('schema_version', '1')")
+        conn.execute(pg_module.MIGRATIONS[1][0].format(s=f'"{schema}"'))
+        conn.execute(
+            f'INSERT INTO "{schema}".promptshelf_versions (prompt_id, major, minor, patch, '
+            "version, data, overall_score, created_at) "
+            "VALUES ('p', 1, 0, 0, '1.0.0', %s::jsonb, 60, now())",
+            (old.model_dump_json(),),
+        )
+    store = PostgresStorage(postgres_url, schema=schema)
+    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 3
+    assert store.get_version("p", "1.0.0") == old
+    store.save_version(make_version("p", "1.1.0"))
+    store.set_label("p", "production", "1.1.0")
+    store.delete_version("p", "1.0.0")
+    assert [e.version for e in store.list_trash()] == ["1.0.0"]
+    assert store.verify().ok
+    store.close()

@@ -135,3 +135,36 @@ def test_killed_writer_loses_no_acknowledged_save(tmp_path: Path) -> None:
     assert store.integrity_check() == "ok"
     for prompt_id, number in acked:
         assert store.get_version(prompt_id, number) is not None
+
+
+SCHEMA_1 = """
+CREATE TABLE promptshelf_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO promptshelf_meta VALUES ('schema_version', '1');
+CREATE TABLE promptshelf_versions (
+    prompt_id TEXT NOT NULL, major INTEGER NOT NULL, minor INTEGER NOT NULL,
+    patch INTEGER NOT NULL, version TEXT NOT NULL, data BLOB NOT NULL,
+    overall_score REAL NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (prompt_id, major, minor, patch)
+) WITHOUT ROWID;
+"""
+
+
+def test_a_schema_1_database_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = make_version("p", "1.0.0")
+    conn = sqlite3.connect(path)
+    conn.executescript(SCHEMA_1)
+    conn.execute(
+        "INSERT INTO promptshelf_versions VALUES (?, 1, 0, 0, '1.0.0', ?, 60.0, '2026-01-01')",
+        ("p", old.model_dump_json(indent=2).encode()),
+    )
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    assert store.get_storage_stats()["schema_version"] == 3
+    assert store.get_version("p", "1.0.0") == old  # no checksum yet: read unverified
+    store.save_version(make_version("p", "1.1.0"))
+    store.set_label("p", "production", "1.1.0")
+    store.delete_version("p", "1.0.0")
+    assert [e.version for e in store.list_trash()] == ["1.0.0"]
+    assert store.verify().ok

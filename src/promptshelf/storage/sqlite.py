@@ -65,16 +65,16 @@ CREATE TABLE IF NOT EXISTS promptshelf_versions (
     PRIMARY KEY (prompt_id, major, minor, patch)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS promptshelf_trash (   -- schema 3: deleted versions
-    prompt_id     TEXT    NOT NULL,
-    major         INTEGER NOT NULL,
-    minor         INTEGER NOT NULL,
+    prompt_id     TEXT    NOT NULL,   -- the key's columns come first: SQLite 3.40's
+    major         INTEGER NOT NULL,   -- integrity_check misreads a WITHOUT ROWID table
+    minor         INTEGER NOT NULL,   -- whose key columns are declared out of order
     patch         INTEGER NOT NULL,
+    deleted_at    TEXT    NOT NULL,
     version       TEXT    NOT NULL,
     data          BLOB    NOT NULL,
     overall_score REAL    NOT NULL,
     created_at    TEXT    NOT NULL,
     sha256        TEXT,
-    deleted_at    TEXT    NOT NULL,
     PRIMARY KEY (prompt_id, major, minor, patch, deleted_at)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS promptshelf_quarantine (   -- schema 3: damaged rows repair() set aside
