@@ -441,3 +441,36 @@ def test_trash_restore_repair(seeded: str) -> None:
     assert fixed.stdout.splitlines()[0].split() == ["CODE", "LOCATION", "DONE"]
     assert "wf_001_llm_2/1.0.0.json" in fixed.stdout
     assert run(seeded, "verify").exit_code == 0
+
+
+def test_retain_and_compress(seeded: str) -> None:
+    dry = run(seeded, "retain", "--keep-last", "1")
+    # wf_001_llm_1: 1.2.0 is latest and best and keeps its ancestors; wf_001_llm_2 likewise
+    assert (
+        dry.stdout == "Would move to the trash (dry run; --apply to do it): 0 version(s); 6 kept\n"
+    )
+    run(
+        seeded, "save", "wf_002_classifier", "--text", "A second classifier text", "--overall", "10"
+    )
+    run(
+        seeded,
+        "save",
+        "wf_002_classifier",
+        "--text",
+        "A third classifier text",
+        "--overall",
+        "5",
+        "--parent",
+        "1.0.0",
+    )
+    applied = run(seeded, "retain", "--keep-last", "1", "--apply")
+    assert applied.stdout.splitlines() == [
+        "Moved to the trash: 1 version(s); 7 kept",
+        "  wf_002_classifier 1.0.1",
+    ]
+    assert run(seeded, "retain").exit_code == 2
+    assert run(seeded, "compress", "--keep", "1").stdout == "Compressed 4 version(s)\n"
+    assert run(seeded, "verify").exit_code == 0
+    assert run(seeded, "show", "wf_001_llm_1", "1.0.0", "--text").stdout.startswith(
+        "You are a helpful"
+    )

@@ -26,6 +26,7 @@ from .errors import ConfigurationError, OptimizerError, ValidationError, Version
 from .manager import VersionManager
 from .migrate import MigrationReport, migrate
 from .models import OptimizationResult, OptimizationStrategy, Prompt, PromptAnalysis, PromptVersion
+from .retention import RetentionPolicy
 from .storage import FileSystemStorage, InMemoryStorage, VersionStorage, open_storage
 from .storage.base import missing_label
 from .storage.fsindex import detect_layout
@@ -503,6 +504,55 @@ def repair(storage: VersionStorage, fmt: str) -> None:
         click.echo("Nothing to repair")
     else:
         click.echo(render.table([vars(a) for a in report.actions], ["code", "location", "done"]))
+
+
+@cli.command()
+@click.option("--keep-last", type=click.IntRange(min=0), help="Keep each prompt's newest N.")
+@click.option(
+    "--younger-than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Keep versions created less than DAYS ago.",
+)
+@click.option("--apply", "apply_", is_flag=True, help="Delete (into the trash); default: dry run.")
+@output_options
+@with_store()
+def retain(
+    storage: VersionStorage,
+    keep_last: int | None,
+    younger_than: float | None,
+    apply_: bool,
+    fmt: str,
+) -> None:
+    """Apply a retention policy: latest, best, labelled versions and their ancestors stay."""
+    if keep_last is None and younger_than is None:
+        raise click.UsageError("give --keep-last N and/or --younger-than DAYS")
+    age = None if younger_than is None else timedelta(days=younger_than)
+    policy = RetentionPolicy(keep_last=keep_last, keep_younger_than=age)
+    report = storage.apply_retention(policy, dry_run=not apply_)
+    if fmt in ("json", "nl"):
+        click.echo(render.dumps(report.to_dict()))
+        return
+    verb = "Moved to the trash" if apply_ else "Would move to the trash (dry run; --apply to do it)"
+    click.echo(f"{verb}: {len(report.removed)} version(s); {report.kept} kept")
+    for prompt_id, version in report.removed:
+        click.echo(f"  {prompt_id} {version}")
+
+
+@cli.command()
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Leave each prompt's newest N uncompressed.",
+)
+@with_store()
+def compress(storage: VersionStorage, keep: int) -> None:
+    """Gzip older versions of a filesystem store (transparent to every reader)."""
+    if not isinstance(storage, FileSystemStorage):
+        raise ConfigurationError(f"compress works on filesystem stores, not {storage.backend_name}")
+    click.echo(f"Compressed {storage.compress(keep_recent=keep)} version(s)")
 
 
 @cli.command()
