@@ -1,0 +1,144 @@
+"""Commands that look after a store: stats, rebuild-index, verify, repair, retain, compress,
+trash, restore."""
+
+from __future__ import annotations
+
+import sys
+from datetime import timedelta
+
+import click
+
+from .. import render
+from ..errors import ConfigurationError
+from ..retention import RetentionPolicy
+from ..storage import FileSystemStorage, VersionStorage
+from .options import output_options, with_store
+
+
+@click.command()
+@output_options
+@with_store()
+def stats(storage: VersionStorage, fmt: str) -> None:
+    """Counts, sizes and settings of the store."""
+    render.emit_mapping(storage.get_storage_stats(), fmt)
+
+
+@click.command(name="rebuild-index")
+@output_options
+@with_store()
+def rebuild_index(storage: VersionStorage, fmt: str) -> None:
+    """Re-read every prompt and rewrite the index (filesystem stores)."""
+    render.emit_mapping(storage.rebuild_index(), fmt)
+
+
+@click.command()
+@output_options
+@with_store()
+def verify(storage: VersionStorage, fmt: str) -> None:
+    """Read every version and check it; list each problem with its location (exit 1 if any)."""
+    report = storage.verify()
+    if fmt in ("json", "nl"):
+        click.echo(render.dumps(report.to_dict()))
+    elif report.ok:
+        click.echo(
+            f"OK: {report.checked_prompts} prompt(s), {report.checked_versions} version(s) checked"
+        )
+    else:
+        click.echo(
+            render.table([vars(p) for p in report.problems], ["code", "location", "message"])
+        )
+    if not report.ok:
+        sys.exit(1)
+
+
+@click.command()
+@output_options
+@with_store()
+def repair(storage: VersionStorage, fmt: str) -> None:
+    """Fix what verify reports: damaged versions to the quarantine, indexes rebuilt."""
+    report = storage.repair()
+    if fmt in ("json", "nl"):
+        click.echo(render.dumps(report.to_dict()))
+    elif not report.actions:
+        click.echo("Nothing to repair")
+    else:
+        click.echo(render.table([vars(a) for a in report.actions], ["code", "location", "done"]))
+
+
+@click.command()
+@click.option("--keep-last", type=click.IntRange(min=0), help="Keep each prompt's newest N.")
+@click.option(
+    "--younger-than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Keep versions created less than DAYS ago.",
+)
+@click.option("--apply", "apply_", is_flag=True, help="Delete (into the trash); default: dry run.")
+@output_options
+@with_store()
+def retain(
+    storage: VersionStorage,
+    keep_last: int | None,
+    younger_than: float | None,
+    apply_: bool,
+    fmt: str,
+) -> None:
+    """Apply a retention policy: latest, best, labelled versions and their ancestors stay."""
+    if keep_last is None and younger_than is None:
+        raise click.UsageError("give --keep-last N and/or --younger-than DAYS")
+    age = None if younger_than is None else timedelta(days=younger_than)
+    policy = RetentionPolicy(keep_last=keep_last, keep_younger_than=age)
+    report = storage.apply_retention(policy, dry_run=not apply_)
+    if fmt in ("json", "nl"):
+        click.echo(render.dumps(report.to_dict()))
+        return
+    verb = "Moved to the trash" if apply_ else "Would move to the trash (dry run; --apply to do it)"
+    click.echo(f"{verb}: {len(report.removed)} version(s); {report.kept} kept")
+    for prompt_id, version in report.removed:
+        click.echo(f"  {prompt_id} {version}")
+
+
+@click.command()
+@click.option(
+    "--keep",
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help="Leave each prompt's newest N uncompressed.",
+)
+@with_store()
+def compress(storage: VersionStorage, keep: int) -> None:
+    """Gzip older versions of a filesystem store (transparent to every reader)."""
+    if not isinstance(storage, FileSystemStorage):
+        raise ConfigurationError(f"compress works on filesystem stores, not {storage.backend_name}")
+    click.echo(f"Compressed {storage.compress(keep_recent=keep)} version(s)")
+
+
+@click.command()
+@click.argument("prompt_id")
+@click.argument("version")
+@with_store()
+def restore(storage: VersionStorage, prompt_id: str, version: str) -> None:
+    """Bring a deleted version back from the trash (never over an existing one)."""
+    storage.restore_version(prompt_id, version)
+    click.echo(f"Restored {prompt_id} {version}")
+
+
+@click.command()
+@click.option("--empty", is_flag=True, help="Delete for good what is in the trash.")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="With --empty: only what was deleted more than DAYS ago.",
+)
+@output_options
+@with_store()
+def trash(storage: VersionStorage, empty: bool, older_than: float | None, fmt: str) -> None:
+    """List deleted versions kept in the trash, or empty it."""
+    if empty:
+        age = None if older_than is None else timedelta(days=older_than)
+        click.echo(f"Removed {storage.empty_trash(older_than=age)} version(s) from the trash")
+        return
+    rows = [e.model_dump() for e in storage.list_trash()]
+    render.emit(rows, ["prompt_id", "version", "deleted_at"], fmt)

@@ -1,0 +1,125 @@
+"""Commands that move versions in and out: import, export, migrate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import OptimizerError
+from ..migrate import MigrationReport, migrate
+from ..models import PromptVersion
+from ..storage import FileSystemStorage, InMemoryStorage, VersionStorage
+from ..storage.fsindex import detect_layout
+from .options import opened, with_store
+
+
+@click.command(name="import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@with_store(create=True)
+def import_(storage: VersionStorage, path: Path) -> None:
+    """Import a PromptVersion JSON file, a JSON-lines file, or a store in the original layout."""
+    if path.is_dir():
+        # use_index=False: importing reads the source and leaves it exactly as it was
+        layout = detect_layout(str(path))
+        source: VersionStorage = FileSystemStorage(path, create=False, use_index=False, **layout)
+    else:
+        source = InMemoryStorage()
+        source.save_versions(_read_versions(path))
+    _report(migrate(source, storage, progress=_progress("importing")), "imported")
+
+
+def _read_versions(path: Path) -> list[PromptVersion]:
+    """Every version in a .json (one object or an array) or .jsonl file; all or nothing."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        items = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    else:
+        stripped = text.lstrip()
+        items = [(1, text)] if not stripped.startswith("[") else []
+        if stripped.startswith("["):
+            try:
+                items = [(i, json.dumps(obj)) for i, obj in enumerate(json.loads(text), 1)]
+            except ValueError as exc:
+                raise _bad_import(path, 1, str(exc)) from None
+    versions = []
+    for number, raw in items:
+        try:
+            versions.append(PromptVersion.model_validate_json(raw))
+        except ValueError as exc:
+            raise _bad_import(path, number, str(exc).splitlines()[0]) from None
+    return versions
+
+
+def _bad_import(path: Path, item: int, why: str) -> OptimizerError:
+    return OptimizerError(
+        f"{path} item {item} is not a valid PromptVersion: {why}; nothing imported",
+        error_code="PS-IMPORT-001",
+        context={"path": str(path), "item": item},
+    )
+
+
+def _report(report: MigrationReport, verb: str) -> None:
+    click.echo(
+        f"{verb} {report.copied} version(s) of {report.prompts} prompt(s); "
+        f"{report.skipped_identical} already present"
+    )
+    for prompt_id, number in report.conflicts:
+        click.echo(
+            f"Error: {prompt_id} {number} differs from the existing version; kept the existing one",
+            err=True,
+        )
+    for prompt_id, number in report.missing_after:
+        click.echo(f"Error: {prompt_id} {number} is missing after copying", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _progress(label: str) -> Callable[[int, int], None] | None:
+    if not sys.stderr.isatty():
+        return None
+    bar: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not bar:
+            bar.append(click.progressbar(length=total, label=label, file=sys.stderr))
+            bar[0].__enter__()
+        bar[0].update(1)
+        if done == total:
+            bar[0].__exit__(None, None, None)
+
+    return update
+
+
+@click.command()
+@click.argument("dest")
+@with_store()
+def export(storage: VersionStorage, dest: str) -> None:
+    """Export to DEST: a directory in the original layout, or a .jsonl file."""
+    if dest.endswith(".jsonl"):
+        path = Path(dest)
+        if path.exists():
+            raise OptimizerError(f"{dest} exists; not overwriting it", error_code="PS-EXPORT-001")
+        count = 0
+        with path.open("x", encoding="utf-8") as handle:
+            for prompt_id in storage.list_prompts():
+                for version in storage.list_versions(prompt_id):
+                    handle.write(version.model_dump_json() + "\n")
+                    count += 1
+        click.echo(f"exported {count} version(s) to {dest}")
+        return
+    with opened(dest, create=True) as target:
+        _report(migrate(storage, target, progress=_progress("exporting")), "exported")
+
+
+@click.command(name="migrate")
+@click.argument("source")
+@click.argument("dest")
+def migrate_(source: str, dest: str) -> None:
+    """Copy every version from SOURCE to DEST (any two stores); re-running skips what is there."""
+    with opened(source) as src, opened(dest, create=True) as dst:
+        _report(migrate(src, dst, progress=_progress("migrating")), "copied")
