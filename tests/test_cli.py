@@ -474,3 +474,10 @@ def test_retain_and_compress(seeded: str) -> None:
     assert run(seeded, "show", "wf_001_llm_1", "1.0.0", "--text").stdout.startswith(
         "You are a helpful"
     )
+
+
+def test_a_fresh_store_verifies(store: str) -> None:
+    assert run(store, "init").exit_code == 0
+    assert run(store, "verify").stdout == "OK: 0 prompt(s), 0 version(s) checked\n"
+    assert run(store, "import", str(BUNDLED_SEED)).exit_code == 0
+    assert run(store, "verify").stdout == "OK: 3 prompt(s), 6 version(s) checked\n"

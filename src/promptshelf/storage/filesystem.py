@@ -517,7 +517,7 @@ class FileSystemStorage(VersionStorage):
     ) -> tuple[dict[str, IndexEntry], int]:
         """Index entries of every prompt (reusing unchanged snapshot entries), and how many
         dead temp files were removed (only when ``clean``: reads change nothing)."""
-        previous = self._snapshot.load() if use_snapshot else {}
+        previous = (self._snapshot.load() or {}) if use_snapshot else {}
         entries: dict[str, IndexEntry] = {}
         cleaned = 0
         for prompt_id, path in iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth):

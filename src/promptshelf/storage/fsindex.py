@@ -259,15 +259,16 @@ class IndexSnapshot:
     def __init__(self, root: str) -> None:
         self.path = os.path.join(root, INDEX_FILE)
 
-    def load(self) -> dict[str, IndexEntry]:
-        """Entries of a readable snapshot; empty when missing or corrupt (then rebuilt)."""
+    def load(self) -> dict[str, IndexEntry] | None:
+        """Entries of a readable snapshot (``{}`` for an empty store); None when it is
+        missing, unreadable or corrupt (the caller then rebuilds from the directories)."""
         try:
             with open(self.path, "rb") as handle:
                 header = handle.readline()
                 if header.startswith(b'{"version"') and header.rstrip().endswith(b'"index": {'):
                     return self._load_lines(handle)
                 if os.fstat(handle.fileno()).st_size > MAX_FOREIGN_INDEX_BYTES:
-                    return {}
+                    return None
                 raw = json.loads(header + handle.read())
             return {pid: IndexEntry.from_json(entry) for pid, entry in raw["index"].items()}
         except (
@@ -279,7 +280,7 @@ class IndexSnapshot:
             AttributeError,
             RecursionError,
         ):
-            return {}
+            return None
 
     @staticmethod
     def _load_lines(handle: Any) -> dict[str, IndexEntry]:

@@ -129,8 +129,9 @@ def _compress_one(store: FileSystemStorage, dir_fd: int, plain: str, packed: str
 
 def verify_more(store: FileSystemStorage, report: VerifyReport) -> None:
     """The index must not claim a listing the directory contradicts; no temp files left."""
-    snapshot = store._snapshot.load() if os.path.exists(store._snapshot.path) else None
-    if snapshot == {}:
+    present = os.path.exists(store._snapshot.path)
+    snapshot = store._snapshot.load() if present else None
+    if present and snapshot is None:
         report.problems.append(
             Problem("INDEX-UNREADABLE", store._snapshot.path, "index snapshot cannot be parsed")
         )
