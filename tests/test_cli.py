@@ -481,3 +481,17 @@ def test_a_fresh_store_verifies(store: str) -> None:
     assert run(store, "verify").stdout == "OK: 0 prompt(s), 0 version(s) checked\n"
     assert run(store, "import", str(BUNDLED_SEED)).exit_code == 0
     assert run(store, "verify").stdout == "OK: 3 prompt(s), 6 version(s) checked\n"
+
+
+def test_render(seeded: str) -> None:
+    run(seeded, "label", "set", "wf_001_llm_2", "production", "1.0.0")
+    out = run(seeded, "render", "wf_001_llm_2", "-V", "text=bonjour")
+    assert (out.exit_code, out.stdout) == (0, "Translate bonjour into French.\n")
+    missing = run(seeded, "render", "wf_001_llm_2")
+    assert missing.exit_code == 1 and "no value for text" in missing.stderr
+    assert "RENDER-MISSING" in missing.stderr
+    lenient = run(seeded, "render", "wf_001_llm_2", "latest", "--lenient")
+    assert lenient.stdout == "Traduis {{text}} en français — sois concis. 日本語も可。\n"
+    extra = run(seeded, "render", "wf_001_llm_2", "-V", "text=x", "-V", "tone=dry")
+    assert "Warning: tone is not used" in extra.stderr
+    assert run(seeded, "render", "wf_001_llm_2", "-V", "novalue").exit_code == 2

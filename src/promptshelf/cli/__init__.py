@@ -50,6 +50,7 @@ for _command in (
     versions.diff,
     versions.rollback,
     versions.delete,
+    versions.render_,
     labels.label,
     transfer.import_,
     transfer.export,

@@ -289,3 +289,38 @@ def delete(storage: VersionStorage, prompt_id: str, version: str, yes: bool) -> 
         click.confirm(f"Delete {prompt_id} {version}?", abort=True, err=True)
     storage.delete_version(prompt_id, version)
     click.echo(f"Deleted {prompt_id} {version}")
+
+
+@click.command(name="render")
+@click.argument("prompt_id")
+@click.argument("version", default="label:production", required=False)
+@click.option(
+    "--var",
+    "-V",
+    "pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A value for a {{placeholder}} (repeatable).",
+)
+@click.option("--lenient", is_flag=True, help="Leave placeholders without a value visible.")
+@with_store()
+def render_(
+    storage: VersionStorage, prompt_id: str, version: str, pairs: tuple[str, ...], lenient: bool
+) -> None:
+    """Print a version's text with its {{placeholders}} filled (default: label:production).
+
+    Strict by default: a placeholder without a value is an error naming all of them.
+    """
+    variables: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--var")
+        variables[name] = value
+    found = VersionManager(storage).get_version(prompt_id, version)
+    result = found.render_report(variables)
+    if result.missing and not lenient:
+        found.render(variables)  # raises RenderError naming every missing placeholder
+    for name in result.unused:
+        click.echo(f"Warning: {name} is not used by {prompt_id} {found.version}", err=True)
+    click.echo(result.text)
