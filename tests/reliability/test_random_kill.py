@@ -18,10 +18,12 @@ from pathlib import Path
 from promptshelf import FileSystemStorage
 
 from .harness import version_files
+from helpers import make_version
 
 CHILD = """
 import sys
 sys.path.insert(0, sys.argv[2])
+from helpers import make_version
 from helpers import make_version
 from promptshelf import FileSystemStorage
 store = FileSystemStorage(sys.argv[1])
@@ -60,9 +62,12 @@ def test_random_sigkill_soak(tmp_path: Path) -> None:
         ]
     store = FileSystemStorage(tmp_path)
     for prompt_id, number in acked:
+        major, index = number.split(".")[:2]
+        expected = make_version(prompt_id, number, text=f"body {major} {index}")
         found = store.get_version(prompt_id, number)
         assert found is not None, f"acknowledged {prompt_id} {number} lost"
-        assert found.prompt.text == f"body {number.split('.')[0]} {number.split('.')[1]}"
+        # byte-identical: the canonical serialization of what was saved
+        assert found.model_dump_json(indent=2) == expected.model_dump_json(indent=2)
     for prompt in {p for p, _ in acked}:
         last = max(
             (n for p, n in acked if p == prompt), key=lambda n: tuple(map(int, n.split(".")))
