@@ -410,6 +410,9 @@ def test_labels(seeded: str) -> None:
     assert bad.exit_code == 2 and "invalid label" in bad.stderr
     blocked = run(seeded, "delete", "wf_001_llm_1", "1.2.0", "--yes")
     assert blocked.exit_code == 1 and "LABEL-IN-USE" in blocked.stderr
+    forced = run(seeded, "delete", "wf_001_llm_1", "1.2.0", "--yes", "--force")
+    assert forced.exit_code == 0
+    assert run(seeded, "label", "ls", "wf_001_llm_1").stdout == "LABEL  VERSION\n"
 
 
 def test_save_skips_unchanged_text(store: str) -> None:

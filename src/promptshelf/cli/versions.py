@@ -280,14 +280,15 @@ def rollback(storage: VersionStorage, prompt_id: str, version: str, author: str)
 @click.argument("prompt_id")
 @click.argument("version")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Also remove the labels on it (recorded).")
 @with_store()
-def delete(storage: VersionStorage, prompt_id: str, version: str, yes: bool) -> None:
-    """Delete one version of PROMPT_ID."""
+def delete(storage: VersionStorage, prompt_id: str, version: str, yes: bool, force: bool) -> None:
+    """Delete one version of PROMPT_ID (it is kept in the trash; see restore)."""
     if storage.get_version(prompt_id, version) is None:
         raise VersionNotFoundError(prompt_id, version)
     if not yes:
         click.confirm(f"Delete {prompt_id} {version}?", abort=True, err=True)
-    storage.delete_version(prompt_id, version)
+    storage.delete_version(prompt_id, version, force=force)
     click.echo(f"Deleted {prompt_id} {version}")
 
 
