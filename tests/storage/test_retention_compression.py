@@ -123,3 +123,18 @@ def test_a_gzip_bomb_or_broken_gzip_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CorruptVersionError) as broken:
         store.get_version("p", "3.0.0")
     assert broken.value.context["reason"] == "bad gzip"
+
+
+def test_repair_keeps_the_intact_copy_of_a_half_compressed_version(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    original = make_version("p", "1.0.0")
+    store.save_versions([original, make_version("p", "1.1.0")])
+    store.set_label("p", "production", "1.0.0")
+    plain = tmp_path / "p" / "1.0.0.json"
+    (tmp_path / "p" / "1.0.0.json.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    plain.write_bytes(plain.read_bytes().replace(b"Summarize", b"Summarise"))  # the plain rots
+    actions = store.repair().actions
+    assert [a.code for a in actions] == ["PS-CHECKSUM-001"]
+    assert store.get_version("p", "1.0.0") == original  # read from the intact .gz
+    assert store.get_label("p", "production") == "1.0.0"  # still there: so is its version
+    assert store.verify().ok and store.repair().actions == []

@@ -9,11 +9,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigurationError, CorruptStoreError, CorruptVersionError
-from . import fsio, fstrash
-from .base import labels_blocking
+from . import fsio, fstrash, integrity
+from .base import MAX_VERSION_BYTES, decode_version, labels_blocking
 from .fsindex import file_names, iter_prompt_dirs, parse_listing, stamp_of
 from .fslabels import LABELS_FILE
 from .verify import Action, Problem, RepairReport, VerifyReport
@@ -59,23 +60,40 @@ def _repair_prompt(
         report.actions.append(Action(exc.error_code, f"{path}/{LABELS_FILE}", f"moved to {moved}"))
     names = set(os.listdir(dir_fd))
     for number in parse_listing(names)[0]:
+        for name in (n for n in file_names(number) if n in names):
+            damage = _damage(prompt_id, number, f"{path}/{name}")
+            if damage is not None:
+                moved = fstrash.move_in(
+                    store._root, prompt_id, dir_fd, name, store.durable, fstrash.QUARANTINE_DIR
+                )
+                report.actions.append(
+                    Action(damage.error_code, f"{path}/{name}", f"moved to {moved}")
+                )
         plain, packed = file_names(number)
-        if plain in names and packed in names:  # compress() was interrupted: keep the plain
+        left = [n for n in (plain, packed) if fsio.exists(dir_fd, n)]
+        if len(left) == 2:  # compress() was interrupted: both are intact, keep the plain one
             fsio.unlink(dir_fd, packed)
             report.actions.append(Action("DUPLICATE", f"{path}/{packed}", "removed"))
-        try:
-            store._load(prompt_id, number, None)
-        except CorruptVersionError as exc:
+        elif not left:  # no intact copy is left: labels on it would dangle
             removals = labels_blocking(store._labels_log.read(path), prompt_id, number, force=True)
             if removals:
                 store._labels_log.append(dir_fd, removals, store.durable)
-            name = plain if fsio.exists(dir_fd, plain) else packed
-            moved = fstrash.move_in(
-                store._root, prompt_id, dir_fd, name, store.durable, fstrash.QUARANTINE_DIR
-            )
-            report.actions.append(Action(exc.error_code, f"{path}/{name}", f"moved to {moved}"))
     store._cache.clear()
     store._listings.forget(prompt_id)
+
+
+def _damage(prompt_id: str, number: str, path: str) -> CorruptVersionError | None:
+    """Why the file at ``path`` does not read back as version ``number``, if it does not."""
+    try:
+        data, _ = fsio.read_file(path, MAX_VERSION_BYTES)
+        if path.endswith(".gz"):
+            data = fsio.gunzip(data, MAX_VERSION_BYTES)
+        decode_version(integrity.unseal(data, path)[0], prompt_id, number, path)
+    except CorruptVersionError as exc:
+        return exc
+    except (OverflowError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        return CorruptVersionError(f"{path} cannot be read back: {exc}", context={"path": path})
+    return None
 
 
 def compress(store: FileSystemStorage, keep_recent: int = 10) -> int:
