@@ -13,7 +13,7 @@ from promptshelf.errors import ConnectionLostError
 from promptshelf.storage import postgres as pg_module
 
 from conftest import fresh_schema
-from helpers import make_analysis, make_prompt, make_version
+from helpers import make_analysis, make_prompt, make_result, make_version
 
 
 @pytest.fixture
@@ -109,17 +109,17 @@ def _create_many(url: str, schema: str, count: int, queue: multiprocessing.Queue
     manager = VersionManager(PostgresStorage(url, schema=schema))
     made = []
     for i in range(count):
-        result = None if i % 3 else __import__("helpers").make_result()
+        result = None if i % 3 else make_result()
         made.append(manager.create_version(make_prompt(), make_analysis(), result).version)
     queue.put(made)
 
 
-def test_processes_creating_versions_of_one_prompt(postgres_url: str, schema: str) -> None:
-    PostgresStorage(postgres_url, schema=schema).close()
+def _run_creators(url: str, schema: str, processes: int, count: int) -> list[str]:
+    """Versions made by ``processes`` separate processes, each creating ``count``."""
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     workers = [
-        ctx.Process(target=_create_many, args=(postgres_url, schema, 25, queue)) for _ in range(4)
+        ctx.Process(target=_create_many, args=(url, schema, count, queue)) for _ in range(processes)
     ]
     for p in workers:
         p.start()
@@ -127,6 +127,12 @@ def test_processes_creating_versions_of_one_prompt(postgres_url: str, schema: st
     for p in workers:
         p.join(60)
         assert p.exitcode == 0
+    return made
+
+
+def test_processes_creating_versions_of_one_prompt(postgres_url: str, schema: str) -> None:
+    PostgresStorage(postgres_url, schema=schema).close()
+    made = _run_creators(postgres_url, schema, processes=4, count=25)
     assert len(made) == len(set(made)) == 100
     store = PostgresStorage(postgres_url, schema=schema)
     assert sorted(store.list_version_numbers("wf_001_llm_1")) == sorted(made)
@@ -134,17 +140,7 @@ def test_processes_creating_versions_of_one_prompt(postgres_url: str, schema: st
 
 
 def test_many_processes_opening_a_fresh_schema_at_once(postgres_url: str, schema: str) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    workers = [
-        ctx.Process(target=_create_many, args=(postgres_url, schema, 2, queue)) for _ in range(4)
-    ]
-    for p in workers:
-        p.start()
-    made = [v for _ in workers for v in queue.get(timeout=180)]
-    for p in workers:
-        p.join(60)
-        assert p.exitcode == 0
+    made = _run_creators(postgres_url, schema, processes=4, count=2)
     assert len(set(made)) == 8
 
 
