@@ -15,15 +15,16 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from helpers import make_version
 from promptshelf import FileSystemStorage
 
 from .harness import version_files
-from helpers import make_version
 
 CHILD = """
 import sys
 sys.path.insert(0, sys.argv[2])
-from helpers import make_version
 from helpers import make_version
 from promptshelf import FileSystemStorage
 store = FileSystemStorage(sys.argv[1])
@@ -82,3 +83,63 @@ def test_random_sigkill_soak(tmp_path: Path) -> None:
         f"T1 kills {kills}, acknowledged saves checked {len(acked)}, lost 0, "
         f"fsck problems {len(report.problems)}, seed {seed}"
     )
+
+
+PG_CHILD = """
+import sys
+sys.path.insert(0, sys.argv[2])
+from helpers import make_version
+from promptshelf import PostgresStorage
+store = PostgresStorage(sys.argv[1], schema=sys.argv[4])
+major, i = sys.argv[3], 0
+while True:
+    store.save_versions([make_version(f"p{i % 3}", f"{major}.{i}.{k}") for k in range(3)])
+    print(f"ACK p{i % 3} {major}.{i}", flush=True)
+    i += 1
+"""
+
+
+def test_killed_postgres_clients_leave_no_half_written_rows(
+    postgres_url: str, request: pytest.FixtureRequest
+) -> None:
+    """T31: SIGKILL clients mid-transaction; every acknowledged batch is whole, none is half."""
+    from promptshelf import PostgresStorage
+
+    from conftest import fresh_schema
+
+    schema = fresh_schema(request)
+    PostgresStorage(postgres_url, schema=schema).close()
+    tests_dir = str(Path(__file__).resolve().parents[1])
+    rng = random.Random(31)
+    acked: list[tuple[str, str]] = []
+    for kill in range(1, 6):
+        child = subprocess.Popen(
+            [sys.executable, "-c", PG_CHILD, postgres_url, tests_dir, str(kill), schema],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(rng.uniform(1.0, 1.6))
+        os.kill(child.pid, signal.SIGKILL)
+        out, _ = child.communicate()
+        acked += [
+            (line.split()[1], line.split()[2])
+            for line in out.splitlines()
+            if line.startswith("ACK")
+        ]
+    store = PostgresStorage(postgres_url, schema=schema)
+    assert acked
+    for prompt_id, batch in acked:
+        assert [store.get_version(prompt_id, f"{batch}.{k}") is not None for k in range(3)] == [
+            True,
+            True,
+            True,
+        ]
+    numbers = [n for p in ("p0", "p1", "p2") for n in store.list_version_numbers(p)]
+    batches: dict[str, int] = {}
+    for number in numbers:
+        batch = number.rsplit(".", 1)[0]
+        batches[batch] = batches.get(batch, 0) + 1
+    assert set(batches.values()) == {3}, "a batch was half written"
+    assert store.verify().ok
+    print(f"T31 client kills 5, acknowledged batches {len(acked)}, half-written batches 0")
+    store.close()
