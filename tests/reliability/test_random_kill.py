@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from helpers import make_version
 from promptshelf import FileSystemStorage
 
 from .harness import version_files
+from helpers import make_version
 
 CHILD = """
 import sys
