@@ -365,7 +365,7 @@ class FileSystemStorage(VersionStorage):
             if dir_fd is None:
                 return False
             try:
-                names = [n for n in file_names(version) if fsio.exists(dir_fd, n)]
+                names = _files_of(dir_fd, version)
                 if not names:
                     return False
                 prompt_dir = self._prompt_dir(prompt_id)
@@ -403,7 +403,7 @@ class FileSystemStorage(VersionStorage):
             trashed = fstrash.newest(self._root, prompt_id, version)
             if trashed is None:
                 raise not_in_trash(prompt_id, version)
-            if any(fsio.exists(dir_fd, name) for name in file_names(version)):
+            if _files_of(dir_fd, version):
                 raise VersionConflictError(prompt_id, version)
             try:
                 fstrash.move_out(self._root, prompt_id, trashed, dir_fd, self.durable)
@@ -432,7 +432,7 @@ class FileSystemStorage(VersionStorage):
                 return None
             raise missing_version(prompt_id, version)
         try:
-            if version is not None and not any(fsio.exists(dir_fd, n) for n in file_names(version)):
+            if version is not None and not _files_of(dir_fd, version):
                 raise missing_version(prompt_id, version)
             events = self._labels_log.read(self._prompt_dir(prompt_id))
             event = next_label_event(events, prompt_id, label, version, actor, reason)
@@ -496,20 +496,21 @@ class FileSystemStorage(VersionStorage):
         try:
             if not fsio.try_lock(dir_fd):
                 return 0  # a writer is active; it owns whatever temp file is there
-            return self._remove_temps(dir_fd, prompt_id)
+            return len(self._remove_temps(dir_fd, prompt_id))
         finally:
             fsio.close(dir_fd)
 
     @staticmethod
-    def _remove_temps(dir_fd: int, prompt_id: str) -> int:
-        """With the prompt's lock held, every temp file in it belongs to a dead writer."""
-        removed = sum(
-            1
+    def _remove_temps(dir_fd: int, prompt_id: str) -> list[str]:
+        """With the prompt's lock held, every temp file in it belongs to a dead writer;
+        returns the names removed."""
+        removed = [
+            name
             for name in os.listdir(dir_fd)
             if name.startswith(TEMP_PREFIX) and fsio.unlink(dir_fd, name)
-        )
+        ]
         if removed:
-            log.info("removed %d stale temp file(s) of prompt %r", removed, prompt_id)
+            log.info("removed %d stale temp file(s) of prompt %r", len(removed), prompt_id)
         return removed
 
     def _scan(
@@ -604,3 +605,8 @@ class FileSystemStorage(VersionStorage):
 
     def __repr__(self) -> str:
         return f"FileSystemStorage({self._root!r}, sharding={self.enable_sharding})"
+
+
+def _files_of(dir_fd: int, version: str) -> list[str]:
+    """The files that hold ``version`` in a prompt directory: plain, compressed, or both."""
+    return [name for name in file_names(version) if fsio.exists(dir_fd, name)]

@@ -380,14 +380,18 @@ def detect_layout(root: str) -> dict[str, Any]:
             return {}
     except (OSError, ValueError, KeyError, TypeError):
         pass
+    tops: list[os.DirEntry[str]] = []
     try:
         with os.scandir(root) as entries:
-            tops = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
+            for entry in entries:  # stop at the first name no shard can have: no full scan
+                if entry.name.startswith(".") or not entry.is_dir():
+                    continue
+                if not _SHARD_NAME.fullmatch(entry.name) or (
+                    tops and len(entry.name) != len(tops[0].name)
+                ):
+                    return {}
+                tops.append(entry)
     except OSError:
-        return {}
-    if not tops or len({len(e.name) for e in tops}) != 1:
-        return {}
-    if not all(_SHARD_NAME.fullmatch(e.name) for e in tops):
         return {}
     for top in tops:
         for _name, path in iter_prompt_dirs(top.path, sharding=False, shard_depth=0):

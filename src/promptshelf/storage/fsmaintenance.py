@@ -48,9 +48,8 @@ def _repair_prompt(
     store: FileSystemStorage, prompt_id: str, path: str, dir_fd: int, report: RepairReport
 ) -> None:
     """With the prompt's lock held: temp files out, damaged files into the quarantine."""
-    for name in parse_listing(os.listdir(dir_fd))[1]:
-        if fsio.unlink(dir_fd, name):
-            report.actions.append(Action("TEMP-FILE", f"{path}/{name}", "removed"))
+    for name in store._remove_temps(dir_fd, prompt_id):
+        report.actions.append(Action("TEMP-FILE", f"{path}/{name}", "removed"))
     try:
         store._labels_log.read(path)
     except CorruptStoreError as exc:
@@ -70,7 +69,7 @@ def _repair_prompt(
                     Action(damage.error_code, f"{path}/{name}", f"moved to {moved}")
                 )
         plain, packed = file_names(number)
-        left = [n for n in (plain, packed) if fsio.exists(dir_fd, n)]
+        left = [n for n in (plain, packed) if fsio.exists(dir_fd, n)]  # after quarantining
         if len(left) == 2:  # compress() was interrupted: both are intact, keep the plain one
             fsio.unlink(dir_fd, packed)
             report.actions.append(Action("DUPLICATE", f"{path}/{packed}", "removed"))
