@@ -6,12 +6,15 @@ from datetime import datetime
 from typing import Any
 
 from promptshelf import (
+    FileSystemStorage,
     OptimizationResult,
     OptimizationStrategy,
     Prompt,
     PromptAnalysis,
     PromptVersion,
+    VersionStorage,
 )
+from promptshelf.storage.codec import encode_version
 
 
 def make_prompt(prompt_id: str = "wf_001_llm_1", text: str = "Summarize {{document}}.") -> Prompt:
@@ -67,4 +70,58 @@ def make_version(
         parent_version=parent,
         created_at=datetime(2026, 1, 1, 12, 0),
         metadata=metadata if metadata is not None else {"author": "test"},
+    )
+
+
+# -- one of everything a store holds, and views to compare two stores by ---------------
+
+
+def fill_everything(store: VersionStorage) -> None:
+    """Versions, labels moved and removed by several actors, a labelled version force-deleted,
+    a prompt that lives only in the trash and one that only has a label history left."""
+    for i in range(4):
+        store.save_versions(
+            [make_version(f"p{i}", f"1.{minor}.0", score=50 + minor) for minor in range(3 + i)]
+        )
+        store.set_label(f"p{i}", "production", "1.0.0", actor="ci", reason="first release")
+        store.set_label(f"p{i}", "staging", f"1.{1 + i}.0")
+        store.set_label(f"p{i}", "production", "1.1.0", actor="alice", reason="scored higher")
+    store.remove_label("p1", "staging", actor="bob", reason="not needed")
+    store.delete_version("p2", "1.0.0")
+    store.delete_version("p3", "1.4.0", force=True)  # staging pointed at it: recorded removal
+    store.save_version(make_version("p3", "1.4.0", text="saved again after the delete"))
+    store.delete_version("p3", "1.4.0")  # two trashed copies of one version
+    store.save_version(make_version("only-trash", "1.0.0"))
+    store.delete_version("only-trash", "1.0.0")
+    store.save_version(make_version("only-history", "1.0.0"))
+    store.set_label("only-history", "production", "1.0.0")
+    store.delete_version("only-history", "1.0.0", force=True)
+    if isinstance(store, FileSystemStorage):
+        store.compress(keep_recent=1)  # compressed versions travel too
+
+
+def inventory(store: VersionStorage) -> dict[str, object]:
+    """Everything the store holds, as comparable values: canonical bytes, events, trash."""
+    held: dict[str, object] = {}
+    for prompt_id in store.list_held_prompts():
+        held[prompt_id] = (
+            [encode_version(v) for v in store.list_versions(prompt_id)],
+            store.list_labels(prompt_id),
+            [e.model_dump() for e in store.label_history(prompt_id)],
+            [
+                (t.entry.model_dump(), encode_version(t.version))
+                for t in store.read_trash(prompt_id)
+            ],
+        )
+    return held
+
+
+def counts(store: VersionStorage) -> tuple[int, int, int, int]:
+    """(versions, current labels, label events, trashed copies)."""
+    prompts = store.list_held_prompts()
+    return (
+        sum(len(store.list_version_numbers(p)) for p in prompts),
+        sum(len(store.list_labels(p)) for p in prompts),
+        sum(len(store.label_history(p)) for p in prompts),
+        len(store.list_trash()),
     )

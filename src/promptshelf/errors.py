@@ -95,6 +95,12 @@ class LabelInUseError(LabelError):
     default_code = "LABEL-IN-USE"
 
 
+class LabelHistoryDivergedError(LabelError):
+    """A store's label history is not a prefix of the history being imported into it."""
+
+    default_code = "LABEL-DIVERGED"
+
+
 class RenderError(OptimizerError, ValueError):
     """A strict render found placeholders with no value."""
 
@@ -185,6 +191,7 @@ __all__ = [
     "InvalidPromptIdError",
     "InvalidVersionError",
     "LabelError",
+    "LabelHistoryDivergedError",
     "LabelInUseError",
     "LabelNotFoundError",
     "LoadError",

@@ -1,23 +1,50 @@
-"""Copy every version of every prompt from one store to another, any backend to any backend.
+"""Carry everything a store holds to another store, any backend to any backend.
 
-Re-running a migration is safe: a version already in the destination is
-compared with the source and skipped when identical; one that differs is
-reported as a conflict and never overwritten. At the end every source
-version is checked to be present in the destination.
+Everything is: every version, the append-only label history of every prompt
+(in order, with its actors, reasons and original times; the current labels
+are that history replayed), and the trash (each deleted version with its
+deletion time). The building blocks, for ``migrate``, ``export``, and
+backup or sync tools::
+
+    report = MigrationReport()
+    for record in read_store(source):             # one PromptRecord per prompt
+        apply_record(destination, record, report)  # idempotent, never overwrites
+    assert report.ok and not compare_stores(source, destination)
+
+``read_store`` yields one :class:`PromptRecord` at a time (memory is bounded
+by the largest prompt). ``apply_record`` writes versions first, then the
+trash, then the label history (whose labels must point at versions that are
+there). Re-applying a record changes nothing: a version or trashed copy
+already in the destination is compared with the record's and skipped when
+identical; one that differs is reported as a conflict and never overwritten;
+a label history is appended to only when the destination's is a prefix of it,
+and a history that diverged is reported, never rewritten.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from .errors import VersionConflictError
-from .storage.base import VersionStorage
+from .errors import LabelHistoryDivergedError, VersionConflictError, VersionNotFoundError
+from .models import LabelEvent, PromptVersion
+from .storage.base import TrashedVersion, VersionStorage
+from .storage.codec import encode_version
 
 #: ``progress(done, total)`` is called after each prompt; total counts prompts.
 Progress = Callable[[int, int], None]
 
 BATCH = 500
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    """Everything a store holds of one prompt."""
+
+    prompt_id: str
+    versions: list[PromptVersion]  # oldest first
+    label_events: list[LabelEvent]  # the whole history, seq 1, 2, ...
+    trash: list[TrashedVersion]  # oldest deletion first
 
 
 @dataclass
@@ -27,11 +54,19 @@ class MigrationReport:
     skipped_identical: int = 0
     conflicts: list[tuple[str, str]] = field(default_factory=list)
     missing_after: list[tuple[str, str]] = field(default_factory=list)
+    label_events_copied: int = 0
+    #: ``(prompt_id, why)`` for each prompt whose label history was not imported.
+    label_conflicts: list[tuple[str, str]] = field(default_factory=list)
+    trash_copied: int = 0
+    trash_skipped_identical: int = 0
+    trash_conflicts: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when every source version is in the destination with identical content."""
-        return not self.conflicts and not self.missing_after
+        """True when everything of the source is in the destination, identical."""
+        return not (
+            self.conflicts or self.missing_after or self.label_conflicts or self.trash_conflicts
+        )
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -40,41 +75,106 @@ class MigrationReport:
             "skipped_identical": self.skipped_identical,
             "conflicts": [list(c) for c in self.conflicts],
             "missing_after": [list(m) for m in self.missing_after],
+            "label_events_copied": self.label_events_copied,
+            "label_conflicts": [list(c) for c in self.label_conflicts],
+            "trash_copied": self.trash_copied,
+            "trash_skipped_identical": self.trash_skipped_identical,
+            "trash_conflicts": [list(c) for c in self.trash_conflicts],
             "ok": self.ok,
         }
+
+
+def read_prompt(store: VersionStorage, prompt_id: str) -> PromptRecord:
+    return PromptRecord(
+        prompt_id,
+        store.list_versions(prompt_id),
+        store.label_history(prompt_id),
+        store.read_trash(prompt_id),
+    )
+
+
+def read_store(
+    store: VersionStorage, prompts: Iterable[str] | None = None
+) -> Iterator[PromptRecord]:
+    """A record per prompt (of ``prompts``, or of every prompt the store holds anything of)."""
+    for prompt_id in store.list_held_prompts() if prompts is None else prompts:
+        yield read_prompt(store, prompt_id)
+
+
+def apply_record(
+    destination: VersionStorage, record: PromptRecord, report: MigrationReport | None = None
+) -> MigrationReport:
+    """Write ``record`` into ``destination`` (see the module docstring); returns ``report``."""
+    report = report if report is not None else MigrationReport()
+    _copy_versions(destination, record.prompt_id, record.versions, report)
+    for item in record.trash:
+        try:
+            if destination.import_trashed(item):
+                report.trash_copied += 1
+            else:
+                report.trash_skipped_identical += 1
+        except VersionConflictError:
+            e = item.entry
+            report.trash_conflicts.append((e.prompt_id, e.version, e.deleted_at.isoformat()))
+    if record.label_events:
+        try:
+            appended = destination.import_label_events(record.prompt_id, record.label_events)
+            report.label_events_copied += appended
+        except (LabelHistoryDivergedError, VersionNotFoundError) as exc:
+            report.label_conflicts.append((record.prompt_id, exc.message))
+    report.prompts += 1
+    return report
+
+
+def _copy_versions(
+    destination: VersionStorage,
+    prompt_id: str,
+    versions: list[PromptVersion],
+    report: MigrationReport,
+) -> None:
+    present = set(destination.list_version_numbers(prompt_id))
+    pending = []
+    for version in versions:
+        if version.version not in present:
+            pending.append(version)
+        else:
+            _compare_one(destination, version, report)
+    for start in range(0, len(pending), BATCH):
+        chunk = pending[start : start + BATCH]
+        try:
+            report.copied += destination.save_versions(chunk)
+        except VersionConflictError:
+            # Someone wrote one of these meanwhile: fall back to one at a time.
+            for version in chunk:
+                try:
+                    destination.save_version(version)
+                    report.copied += 1
+                except VersionConflictError:
+                    _compare_one(destination, version, report)
+
+
+def _compare_one(
+    destination: VersionStorage, version: PromptVersion, report: MigrationReport
+) -> None:
+    held = destination.get_version(version.prompt_id, version.version)
+    if held is not None and encode_version(held) == encode_version(version):
+        report.skipped_identical += 1
+    else:
+        report.conflicts.append((version.prompt_id, version.version))
 
 
 def migrate(
     source: VersionStorage, destination: VersionStorage, progress: Progress | None = None
 ) -> MigrationReport:
-    """Copy ``source`` into ``destination``; see the module docstring for what is skipped."""
+    """Copy everything ``source`` holds into ``destination``; see the module docstring.
+
+    At the end every source version is checked to be present in the destination
+    (``missing_after``); :func:`compare_stores` checks everything, byte for byte.
+    """
     report = MigrationReport()
-    prompts = source.list_prompts()
-    for done, prompt_id in enumerate(prompts, start=1):
-        present = set(destination.list_version_numbers(prompt_id))
-        pending = []
-        for version in source.list_versions(prompt_id):
-            if version.version not in present:
-                pending.append(version)
-            elif destination.get_version(prompt_id, version.version) == version:
-                report.skipped_identical += 1
-            else:
-                report.conflicts.append((prompt_id, version.version))
-        for start in range(0, len(pending), BATCH):
-            chunk = pending[start : start + BATCH]
-            try:
-                report.copied += destination.save_versions(chunk)
-            except VersionConflictError:
-                # Someone wrote one of these meanwhile: fall back to one at a time.
-                for version in chunk:
-                    if destination.get_version(prompt_id, version.version) is None:
-                        destination.save_version(version)
-                        report.copied += 1
-                    elif destination.get_version(prompt_id, version.version) == version:
-                        report.skipped_identical += 1
-                    else:
-                        report.conflicts.append((prompt_id, version.version))
-        report.prompts += 1
+    prompts = source.list_held_prompts()
+    for done, record in enumerate(read_store(source, prompts), start=1):
+        apply_record(destination, record, report)
         if progress is not None:
             progress(done, len(prompts))
     for prompt_id in prompts:
@@ -83,3 +183,33 @@ def migrate(
             if number not in have:
                 report.missing_after.append((prompt_id, number))
     return report
+
+
+def compare_stores(source: VersionStorage, destination: VersionStorage) -> list[str]:
+    """What of ``source`` the destination does not hold identically, one line each: versions
+    (canonical bytes), label histories (every field of every event) and the trash (entries
+    and canonical bytes). Empty when ``destination`` holds everything ``source`` does;
+    call it both ways to check two stores are equal."""
+    differences: list[str] = []
+    for record in read_store(source):
+        theirs = read_prompt(destination, record.prompt_id)
+        held = {v.version: encode_version(v) for v in theirs.versions}
+        for version in record.versions:
+            if held.get(version.version) != encode_version(version):
+                why = "missing" if version.version not in held else "differs"
+                differences.append(f"{record.prompt_id} {version.version}: {why}")
+        if theirs.label_events != record.label_events:
+            differences.append(
+                f"{record.prompt_id}: label history differs ({len(record.label_events)} "
+                f"event(s) here, {len(theirs.label_events)} there)"
+            )
+        trashed = {(t.entry.version, t.entry.deleted_at): t.version for t in theirs.trash}
+        for item in record.trash:
+            copy = trashed.get((item.entry.version, item.entry.deleted_at))
+            if copy is None or encode_version(copy) != encode_version(item.version):
+                differences.append(
+                    f"{record.prompt_id} {item.entry.version} in the trash "
+                    f"(deleted {item.entry.deleted_at.isoformat()}): "
+                    f"{'missing' if copy is None else 'differs'}"
+                )
+    return differences

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -16,7 +17,10 @@ from promptshelf import (
     VersionNotFoundError,
     VersionStorage,
 )
+from promptshelf.errors import LabelHistoryDivergedError
+from promptshelf.models import LabelAction, LabelEvent, TrashEntry
 from promptshelf.storage import MAX_VERSION_BYTES
+from promptshelf.storage.base import TrashedVersion
 
 from helpers import make_version
 
@@ -360,3 +364,105 @@ def test_ids_are_case_sensitive_and_nfc_only(storage: VersionStorage) -> None:
     with pytest.raises(InvalidPromptIdError):  # the same word in NFD: refused, never a twin
         storage.save_version(make_version("cafe\u0301", "1.0.0"))
     assert storage.list_prompts() == ["Prompt", "café", "prompt"]
+
+
+# -- carrying a store: verbatim imports of label history and trash ------------------------
+
+
+def _history() -> list[LabelEvent]:
+    """A history as another store recorded it: its own sequence, actors, reasons and times."""
+    at = datetime(2025, 3, 1, 9, 30, 15, 123456)
+    steps = [
+        ("production", LabelAction.SET, None, "1.0.0", "ci", "first release"),
+        ("staging", LabelAction.SET, None, "1.1.0", None, None),
+        ("production", LabelAction.MOVE, "1.0.0", "1.1.0", "alice", "better score"),
+        ("staging", LabelAction.REMOVE, "1.1.0", None, "bob", "done"),
+    ]
+    return [
+        LabelEvent(
+            seq=i,
+            prompt_id="p",
+            label=label,
+            action=action,
+            from_version=before,
+            to_version=after,
+            actor=actor,
+            reason=reason,
+            at=at + timedelta(minutes=i),
+        )
+        for i, (label, action, before, after, actor, reason) in enumerate(steps, start=1)
+    ]
+
+
+def test_import_label_events_keeps_them_verbatim_and_is_idempotent(
+    storage: VersionStorage,
+) -> None:
+    storage.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
+    history = _history()
+    assert storage.import_label_events("p", history[:2]) == 2
+    assert storage.import_label_events("p", history) == 2  # only the rest is appended
+    assert storage.import_label_events("p", history) == 0
+    assert storage.label_history("p") == history
+    assert storage.list_labels("p") == {"production": "1.1.0"}
+    event = storage.set_label("p", "staging", "1.0.0", actor="me")  # the history goes on
+    assert event.seq == 5 and len(storage.label_history("p")) == 5
+
+
+def test_import_label_events_refuses_a_diverged_history_and_writes_nothing(
+    storage: VersionStorage,
+) -> None:
+    storage.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
+    storage.set_label("p", "production", "1.0.0", actor="someone else")
+    with pytest.raises(LabelHistoryDivergedError) as caught:
+        storage.import_label_events("p", _history())
+    assert caught.value.error_code == "LABEL-DIVERGED"
+    assert [e.actor for e in storage.label_history("p")] == ["someone else"]
+
+
+def test_import_label_events_checks_the_history_and_its_versions(storage: VersionStorage) -> None:
+    storage.save_version(make_version("p", "1.0.0"))
+    history = _history()
+    with pytest.raises(VersionNotFoundError):  # production ends on 1.1.0, which is not here
+        storage.import_label_events("p", history)
+    with pytest.raises(ValidationError):  # not numbered from 1
+        storage.import_label_events("p", history[1:])
+    with pytest.raises(ValidationError):  # a move that does not start where the label stood
+        storage.import_label_events("p", [history[2].model_copy(update={"seq": 1})])
+    with pytest.raises(ValidationError):  # another prompt's history
+        storage.import_label_events("q", history[:1])
+    assert storage.label_history("p") == [] and storage.list_labels("p") == {}
+
+
+def test_read_trash_and_import_trashed_keep_deletion_times(storage: VersionStorage) -> None:
+    storage.save_version(make_version("p", "1.0.0", text="deleted here"))
+    storage.delete_version("p", "1.0.0")
+    [mine] = storage.read_trash()
+    assert mine.version.prompt.text == "deleted here"
+    assert mine.entry == storage.list_trash()[0]
+    when = datetime(2025, 1, 2, 3, 4, 5, 678901)
+    older = TrashedVersion(
+        TrashEntry(prompt_id="p", version="1.0.0", deleted_at=when),
+        make_version("p", "1.0.0", text="deleted elsewhere, earlier"),
+    )
+    assert storage.import_trashed(older) is True
+    assert storage.import_trashed(older) is False  # identical: skipped
+    other = TrashedVersion(older.entry, make_version("p", "1.0.0", text="a different copy"))
+    with pytest.raises(VersionConflictError):
+        storage.import_trashed(other)
+    assert [t.entry.deleted_at for t in storage.read_trash("p")] == [when, mine.entry.deleted_at]
+    assert storage.read_trash("p")[0].version == older.version
+    assert storage.restore_version("p", "1.0.0").prompt.text == "deleted here"  # the newest
+    assert [t.version.prompt.text for t in storage.read_trash()] == ["deleted elsewhere, earlier"]
+
+
+def test_held_prompts_include_history_and_trash_without_versions(storage: VersionStorage) -> None:
+    storage.save_versions([make_version("kept", "1.0.0"), make_version("gone", "1.0.0")])
+    storage.save_version(make_version("labelled", "1.0.0"))
+    storage.set_label("labelled", "production", "1.0.0")
+    storage.delete_version("gone", "1.0.0")
+    storage.delete_version("labelled", "1.0.0", force=True)
+    storage.empty_trash()
+    storage.save_version(make_version("trashed", "1.0.0"))
+    storage.delete_version("trashed", "1.0.0")
+    assert storage.list_prompts() == ["kept"]
+    assert storage.list_held_prompts() == ["kept", "labelled", "trashed"]

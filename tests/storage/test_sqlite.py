@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -126,10 +125,12 @@ def test_killed_writer_loses_no_acknowledged_save(tmp_path: Path) -> None:
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, path, here, str(major)], stdout=subprocess.PIPE, text=True
         )
-        time.sleep(0.8)
+        assert child.stdout is not None
+        lines = [child.stdout.readline() for _ in range(5)]  # kill once it is mid-stream
         os.kill(child.pid, signal.SIGKILL)
         out, _ = child.communicate()
-        acked += [tuple(line.split()[1:3]) for line in out.splitlines() if line.startswith("ACK")]
+        lines += out.splitlines()
+        acked += [tuple(line.split()[1:3]) for line in lines if line.startswith("ACK")]
     assert acked
     store = SQLiteStorage(path)
     assert store.integrity_check() == "ok"

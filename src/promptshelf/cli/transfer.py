@@ -64,13 +64,27 @@ def _bad_import(path: Path, item: int, why: str) -> OptimizerError:
 
 
 def _report(report: MigrationReport, verb: str) -> None:
-    click.echo(
+    line = (
         f"{verb} {report.copied} version(s) of {report.prompts} prompt(s); "
         f"{report.skipped_identical} already present"
     )
+    if report.label_events_copied or report.trash_copied or report.trash_skipped_identical:
+        line += (
+            f"; {report.label_events_copied} label event(s) and "
+            f"{report.trash_copied} trashed version(s) copied"
+        )
+    click.echo(line)
     for prompt_id, number in report.conflicts:
         click.echo(
             f"Error: {prompt_id} {number} differs from the existing version; kept the existing one",
+            err=True,
+        )
+    for prompt_id, why in report.label_conflicts:
+        click.echo(f"Error: labels of {prompt_id} not copied: {why}", err=True)
+    for prompt_id, number, deleted_at in report.trash_conflicts:
+        click.echo(
+            f"Error: {prompt_id} {number} deleted at {deleted_at} differs from the copy in the "
+            "destination's trash; kept the existing one",
             err=True,
         )
     for prompt_id, number in report.missing_after:
@@ -120,6 +134,7 @@ def export(storage: VersionStorage, dest: str) -> None:
 @click.argument("source")
 @click.argument("dest")
 def migrate_(source: str, dest: str) -> None:
-    """Copy every version from SOURCE to DEST (any two stores); re-running skips what is there."""
+    """Copy everything from SOURCE to DEST (any two stores): versions, labels and their
+    history, the trash. Re-running skips what is there; nothing differing is overwritten."""
     with opened(source) as src, opened(dest, create=True) as dst:
         _report(migrate(src, dst, progress=_progress("migrating")), "copied")

@@ -11,34 +11,44 @@ forget a check.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError as PydanticValidationError
-from pydantic_core import PydanticSerializationError
-
 from .. import semver
 from ..errors import (
-    CorruptVersionError,
-    LabelInUseError,
     LabelNotFoundError,
     OptimizerError,
-    PayloadTooLargeError,
     StorageError,
     ValidationError,
+    VersionConflictError,
     VersionNotFoundError,
 )
 from ..ids import validate_name, validate_prompt_id
-from ..models import LabelAction, LabelEvent, PromptVersion, TrashEntry, labels_after
+from ..models import LabelEvent, PromptVersion, TrashEntry, labels_after
+
+# Names other modules imported from here before the codec and the label-event logic
+# moved to modules of their own.
+from .codec import MAX_VERSION_BYTES as MAX_VERSION_BYTES
+from .codec import decode_version as decode_version
+from .codec import encode_version as encode_version
+from .labelevents import checked_history
+from .labelevents import labels_blocking as labels_blocking
+from .labelevents import next_label_event as next_label_event
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 if TYPE_CHECKING:
     from ..retention import RetentionPolicy, RetentionReport
 
-#: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
-MAX_VERSION_BYTES = 8 * 1024 * 1024
+
+@dataclass(frozen=True)
+class TrashedVersion:
+    """A deleted version in the trash: when it was deleted, and what it held."""
+
+    entry: TrashEntry
+    version: PromptVersion
 
 
 class VersionStorage(abc.ABC):
@@ -191,6 +201,62 @@ class VersionStorage(abc.ABC):
         """Ids of the prompts that have at least one version, sorted."""
         self._check_open()
         return self._prompts()
+
+    # -- carrying a whole store (what migrate, export, backup and sync build on) ------------
+
+    def list_held_prompts(self) -> list[str]:
+        """Ids of every prompt the store holds anything of, sorted: versions, label
+        history, or deleted versions in the trash (``list_prompts`` names only the first)."""
+        self._check_open()
+        held = set(self._prompts()) | set(self._history_prompts())
+        held |= {e.prompt_id for e in self._trash_entries(None)}
+        return sorted(held)
+
+    def read_trash(self, prompt_id: str | None = None) -> list[TrashedVersion]:
+        """The trash with what each deleted version held, oldest deletion first
+        (the order of ``list_trash``); a damaged copy raises ``CorruptVersionError``."""
+        self._check_open()
+        if prompt_id is not None:
+            validate_prompt_id(prompt_id)
+        items = self._read_trash(prompt_id)
+        return sorted(
+            items,
+            key=lambda t: (t.entry.deleted_at, t.entry.prompt_id, semver.parse(t.entry.version)),
+        )
+
+    def import_label_events(self, prompt_id: str, events: Sequence[LabelEvent]) -> int:
+        """Make ``events`` (a prompt's whole label history, from ``seq`` 1, as another
+        store's ``label_history`` returned it) this store's history of the prompt, verbatim:
+        sequence numbers, actors, reasons and times are kept. Returns how many were appended.
+
+        Idempotent: the history this store already has must be a prefix of ``events``
+        (then only the rest is appended; 0 when it is all there). A history that differs
+        raises ``LabelHistoryDivergedError`` and nothing is written. ``events`` must be a
+        consistent history (``ValidationError`` otherwise), and every label it leaves set
+        must point at a version this store has (``VersionNotFoundError``).
+        """
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        incoming = checked_history(prompt_id, events)
+        if not incoming:
+            return 0
+        return self._import_events(prompt_id, incoming)
+
+    def import_trashed(self, item: TrashedVersion) -> bool:
+        """Put a deleted version into the trash verbatim, with its deletion time (as another
+        store's ``read_trash`` returned it). True if added; False if an identical copy is
+        already there. A different copy with the same prompt, version and deletion time
+        raises ``VersionConflictError`` and is never overwritten."""
+        self._check_open()
+        version = checked_version(item.version)
+        entry = item.entry
+        if (entry.prompt_id, entry.version) != (version.prompt_id, version.version):
+            raise ValidationError(
+                f"trash entry {entry.prompt_id} {entry.version} holds "
+                f"{version.prompt_id} {version.version}",
+                context={"prompt_id": entry.prompt_id, "version": entry.version},
+            )
+        return self._import_trashed(item)
 
     def save_versions(self, versions: Iterable[PromptVersion]) -> int:
         """Save many versions; returns how many were saved.
@@ -356,6 +422,21 @@ class VersionStorage(abc.ABC):
     @abc.abstractmethod
     def _empty_trash(self, cutoff: datetime | None) -> int: ...
 
+    @abc.abstractmethod
+    def _history_prompts(self) -> list[str]:
+        """Prompts with a label history (a history outlives the prompt's versions)."""
+
+    @abc.abstractmethod
+    def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]: ...
+
+    @abc.abstractmethod
+    def _import_events(self, prompt_id: str, events: list[LabelEvent]) -> int:
+        """Under the prompt's lock: ``events_to_import(current, events, present)``, append."""
+
+    @abc.abstractmethod
+    def _import_trashed(self, item: TrashedVersion) -> bool:
+        """Add ``item`` to the trash unless there; see ``trash_conflict``."""
+
     def _get_latest(self, prompt_id: str) -> PromptVersion | None:
         # A version can vanish between listing and reading (a concurrent
         # delete); walk down until one reads, so "latest" is never a ghost.
@@ -383,122 +464,10 @@ def checked_version(version: object) -> PromptVersion:
     return version
 
 
-def encode_version(version: PromptVersion) -> bytes:
-    """The canonical stored bytes of a version (the original's pretty JSON).
-
-    Refuses (``ValidationError``) anything that would not read back as an
-    equal version: values JSON cannot hold (NaN, sets, tuples, objects),
-    nesting deeper than the JSON reader accepts, or over 8 MiB. A save never
-    writes what a read would then reject.
-    """
-    context = {"prompt_id": version.prompt_id, "version": version.version}
-    try:
-        data = version.model_dump_json(indent=2).encode("utf-8")
-    except (PydanticSerializationError, UnicodeEncodeError, ValueError) as exc:
-        raise ValidationError(f"version cannot be stored as JSON: {exc}", context=context) from exc
-    if len(data) > MAX_VERSION_BYTES:
-        raise PayloadTooLargeError(
-            f"version is {len(data)} bytes serialized; the limit is {MAX_VERSION_BYTES}",
-            context={**context, "bytes": len(data)},
-        )
-    try:
-        back = PromptVersion.model_validate_json(data)
-    except PydanticValidationError as exc:
-        raise ValidationError(
-            f"version would not read back: {exc.errors()[0]['msg']}", context=context
-        ) from None
-    if back != version:
-        raise ValidationError(
-            "version does not survive JSON unchanged (NaN or infinity, a set, a tuple, or "
-            "another value JSON cannot hold)",
-            context=context,
-        )
-    return data
-
-
-def decode_version(
-    data: bytes | str | dict[str, Any], prompt_id: str, version: str, where: str
-) -> PromptVersion:
-    """Parse a stored payload, naming where it came from in any error; never returns wrong data."""
-    try:
-        if isinstance(data, dict):
-            loaded = PromptVersion.model_validate(data)
-        else:
-            loaded = PromptVersion.model_validate_json(data)
-    except PydanticValidationError as exc:
-        kinds = {err["type"] for err in exc.errors()}
-        reason = "corrupted JSON" if "json_invalid" in kinds else "invalid version data"
-        raise CorruptVersionError(
-            f"{reason} in {where}: {exc.errors()[0]['msg']}",
-            context={"prompt_id": prompt_id, "version": version, "path": where, "reason": reason},
-        ) from None
-    if loaded.prompt_id != prompt_id or loaded.version != version:
-        raise CorruptVersionError(
-            f"{where} holds {loaded.prompt_id!r} {loaded.version!r}, not what its name says",
-            context={
-                "prompt_id": prompt_id,
-                "version": version,
-                "path": where,
-                "reason": "misnamed",
-            },
-        )
-    return loaded
-
-
 def _text(value: str | None) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValidationError(f"actor and reason must be strings, got {type(value).__name__}")
     return value
-
-
-def next_label_event(
-    events: list[LabelEvent],
-    prompt_id: str,
-    label: str,
-    to_version: str | None,
-    actor: str | None,
-    reason: str | None,
-) -> LabelEvent | None:
-    """The event that moves ``label`` to ``to_version`` (None: removes it), or None if a
-    removal finds nothing to remove. Backends call this while holding their lock."""
-    current = labels_after(events).get(label)
-    if to_version is None:
-        if current is None:
-            return None
-        action = LabelAction.REMOVE
-    else:
-        action = LabelAction.SET if current is None else LabelAction.MOVE
-    return LabelEvent(
-        seq=len(events) + 1,
-        prompt_id=prompt_id,
-        label=label,
-        action=action,
-        from_version=current,
-        to_version=to_version,
-        actor=actor,
-        reason=reason,
-    )
-
-
-def labels_blocking(
-    events: list[LabelEvent], prompt_id: str, version: str, force: bool
-) -> list[LabelEvent]:
-    """Removal events for the labels on ``version``; refuses unless ``force``."""
-    on_it = sorted(name for name, v in labels_after(events).items() if v == version)
-    if on_it and not force:
-        raise LabelInUseError(
-            f"{prompt_id} {version} is labelled {', '.join(on_it)}; move the label(s) first "
-            "or delete with force=True",
-            context={"prompt_id": prompt_id, "version": version, "labels": on_it},
-        )
-    removals: list[LabelEvent] = []
-    for name in on_it:
-        event = next_label_event(
-            events + removals, prompt_id, name, None, "promptshelf", f"version {version} deleted"
-        )
-        if event is not None:
-            removals.append(event)
-    return removals
 
 
 def missing_version(prompt_id: str, version: str) -> VersionNotFoundError:
@@ -514,3 +483,15 @@ def missing_label(prompt_id: str, label: str) -> LabelNotFoundError:
 
 def not_in_trash(prompt_id: str, version: str) -> VersionNotFoundError:
     return VersionNotFoundError(prompt_id, version, {"reason": "not in the trash"})
+
+
+def trash_conflict(entry: TrashEntry) -> VersionConflictError:
+    """A different copy of ``entry`` (same prompt, version and deletion time) is in the trash."""
+    return VersionConflictError(
+        entry.prompt_id,
+        entry.version,
+        {
+            "reason": "a different copy deleted at the same time is in the trash",
+            "deleted_at": entry.deleted_at.isoformat(),
+        },
+    )

@@ -48,6 +48,7 @@ from ..models import LabelEvent, PromptVersion, TrashEntry
 from . import fsbulk, fsio, fsmaintenance, fstrash, integrity
 from .base import (
     MAX_VERSION_BYTES,
+    TrashedVersion,
     VersionStorage,
     decode_version,
     encode_version,
@@ -55,6 +56,7 @@ from .base import (
     missing_version,
     next_label_event,
     not_in_trash,
+    trash_conflict,
 )
 from .fsindex import (
     IndexEntry,
@@ -71,6 +73,7 @@ from .fsindex import (
 )
 from .fsio import TEMP_PREFIX
 from .fslabels import LABELS_FILE, LabelLogs
+from .labelevents import events_to_import
 from .verify import RepairReport, VerifyReport
 
 log = logging.getLogger(__name__)
@@ -416,6 +419,30 @@ class FileSystemStorage(VersionStorage):
     def _empty_trash(self, cutoff: datetime | None) -> int:
         return fstrash.empty(self._root, cutoff)
 
+    def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]:
+        found = []
+        for entry, path in fstrash.entries(self._root, prompt_id):
+            data, _ = integrity.unseal(fstrash.read_copy(path, MAX_VERSION_BYTES), path)
+            version = decode_version(data, entry.prompt_id, entry.version, path)
+            found.append(TrashedVersion(entry, version))
+        return found
+
+    def _import_trashed(self, item: TrashedVersion) -> bool:
+        entry = item.entry
+        data = self._file_bytes(item.version)
+        for _ in range(2):  # a second look if an identical import raced this one
+            for held in self._read_trash(entry.prompt_id):
+                if held.entry == entry:
+                    if encode_version(held.version) != encode_version(item.version):
+                        raise trash_conflict(entry)
+                    return False
+            try:
+                fstrash.put(self._root, entry, data, self.durable)
+                return True
+            except FileExistsError:
+                continue
+        raise trash_conflict(entry)
+
     # -- labels (see fslabels) ----------------------------------------------------
 
     def _change_label(
@@ -452,6 +479,30 @@ class FileSystemStorage(VersionStorage):
 
     def _label_events(self, prompt_id: str) -> list[LabelEvent]:
         return self._labels_log.read(self._prompt_dir(prompt_id))
+
+    def _history_prompts(self) -> list[str]:
+        dirs = iter_prompt_dirs(self._root, self.enable_sharding, self.shard_depth)
+        return [pid for pid, path in dirs if os.path.lexists(f"{path}/{LABELS_FILE}")]
+
+    def _import_events(self, prompt_id: str, events: list[LabelEvent]) -> int:
+        dir_fd = self._locked_prompt_dir(prompt_id, create=True)
+        assert dir_fd is not None  # create=True never yields None
+        try:
+            existing = self._labels_log.read(self._prompt_dir(prompt_id))
+            new = events_to_import(existing, events, lambda v: bool(_files_of(dir_fd, v)))
+            if new:
+                self._labels_log.append(dir_fd, new, self.durable)
+            return len(new)
+        except OptimizerError:
+            raise
+        except OSError as exc:  # the events are absent, or whole but maybe not durable
+            raise SaveError(
+                f"label history of {prompt_id!r} could not be imported: {exc}",
+                error_code="FS-LABEL-001",
+                context={"prompt_id": prompt_id, "errno": exc.errno},
+            ) from exc
+        finally:
+            fsio.close(dir_fd)
 
     def _clear(self) -> None:
         for prompt_id, path in list(

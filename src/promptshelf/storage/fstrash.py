@@ -9,12 +9,15 @@ mistakes it for a prompt.
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import shutil
 import time
+import zlib
 from datetime import datetime
 
+from ..errors import CorruptVersionError
 from ..models import TrashEntry
 from . import fsio
 
@@ -55,6 +58,48 @@ def move_in(
     finally:
         fsio.close(trash_fd)
     return f"{trash}/{new_name}"
+
+
+def _ns(moment: datetime) -> int:
+    """The name's nanoseconds for a deletion time, so that ``entries`` reads it back equal."""
+    return round(moment.timestamp() * 1_000_000) * 1000
+
+
+def put(root: str, entry: TrashEntry, data: bytes, durable: bool) -> None:
+    """Write ``data`` as the trashed copy ``entry`` describes (an imported trash entry);
+    ``FileExistsError`` rather than overwrite."""
+    root_fd = fsio.open_dir(root)
+    try:
+        fsio.make_dir(f"{root}/{TRASH_DIR}", root_fd, durable)
+    finally:
+        fsio.close(root_fd)
+    parent_fd = fsio.open_dir(f"{root}/{TRASH_DIR}")
+    try:
+        fsio.make_dir(_trash_dir(root, entry.prompt_id), parent_fd, durable)
+    finally:
+        fsio.close(parent_fd)
+    trash_fd = fsio.open_dir(_trash_dir(root, entry.prompt_id))
+    try:
+        staged = fsio.stage(trash_fd, data, durable)
+        try:
+            fsio.publish(staged, f"{entry.version}@{_ns(entry.deleted_at)}.json")
+        finally:
+            fsio.discard(staged)
+        if durable:
+            fsio.fsync(trash_fd)
+    finally:
+        fsio.close(trash_fd)
+
+
+def read_copy(path: str, max_bytes: int) -> bytes:
+    """The bytes of a trashed file, decompressed if it is a ``.gz``."""
+    try:
+        data, _ = fsio.read_file(path, max_bytes)
+        return fsio.gunzip(data, max_bytes) if path.endswith(".gz") else data
+    except (OverflowError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise CorruptVersionError(
+            f"{path} in the trash is unreadable: {exc}", context={"path": path}
+        ) from None
 
 
 def entries(root: str, prompt_id: str | None) -> list[tuple[TrashEntry, str]]:

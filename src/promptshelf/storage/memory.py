@@ -13,14 +13,9 @@ from datetime import datetime
 from .. import semver
 from ..errors import VersionConflictError
 from ..models import LabelEvent, PromptVersion, TrashEntry
-from .base import (
-    VersionStorage,
-    encode_version,
-    labels_blocking,
-    missing_version,
-    next_label_event,
-    not_in_trash,
-)
+from .base import TrashedVersion, VersionStorage, missing_version, not_in_trash, trash_conflict
+from .codec import encode_version
+from .labelevents import events_to_import, labels_blocking, next_label_event
 
 
 class InMemoryStorage(VersionStorage):
@@ -84,22 +79,52 @@ class InMemoryStorage(VersionStorage):
         with self._lock:
             return list(self._events.get(prompt_id, ()))
 
+    def _history_prompts(self) -> list[str]:
+        with self._lock:
+            return [prompt_id for prompt_id, events in self._events.items() if events]
+
+    def _import_events(self, prompt_id: str, events: list[LabelEvent]) -> int:
+        with self._lock:
+            existing = self._events.setdefault(prompt_id, [])
+            present = self._versions.get(prompt_id, {})
+            new = events_to_import(existing, events, present.__contains__)
+            existing.extend(new)
+            return len(new)
+
     def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
         with self._lock:
             return [e for e, _ in self._trash if prompt_id in (None, e.prompt_id)]
 
+    def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]:
+        with self._lock:
+            found = [(e, d) for e, d in self._trash if prompt_id in (None, e.prompt_id)]
+        return [TrashedVersion(e, PromptVersion.model_validate_json(d)) for e, d in found]
+
+    def _import_trashed(self, item: TrashedVersion) -> bool:
+        data = encode_version(item.version)
+        with self._lock:
+            for entry, held in self._trash:
+                if entry == item.entry:
+                    if held != data:
+                        raise trash_conflict(entry)
+                    return False
+            self._trash.append((item.entry, data))
+            return True
+
     def _restore(self, prompt_id: str, version: str) -> None:
         with self._lock:
-            for i in range(len(self._trash) - 1, -1, -1):  # the newest deletion first
-                entry, data = self._trash[i]
-                if (entry.prompt_id, entry.version) == (prompt_id, version):
-                    versions = self._versions.setdefault(prompt_id, {})
-                    if version in versions:
-                        raise VersionConflictError(prompt_id, version)
-                    versions[version] = data
-                    del self._trash[i]
-                    return
-        raise not_in_trash(prompt_id, version)
+            copies = [
+                (entry.deleted_at, i)
+                for i, (entry, _) in enumerate(self._trash)
+                if (entry.prompt_id, entry.version) == (prompt_id, version)
+            ]
+            if not copies:
+                raise not_in_trash(prompt_id, version)
+            newest = max(copies)[1]  # imported copies need not be in deletion order
+            versions = self._versions.setdefault(prompt_id, {})
+            if version in versions:
+                raise VersionConflictError(prompt_id, version)
+            versions[version] = self._trash.pop(newest)[1]
 
     def _empty_trash(self, cutoff: datetime | None) -> int:
         with self._lock:

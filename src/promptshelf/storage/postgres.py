@@ -13,9 +13,8 @@ fresh one.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import semver
@@ -24,25 +23,14 @@ from ..errors import (
     ConfigurationError,
     ConnectionLostError,
     CorruptStoreError,
-    CorruptVersionError,
     DatabaseError,
     StoreNotFoundError,
     ValidationError,
     VersionConflictError,
 )
-from ..models import LabelEvent, PromptVersion, TrashEntry
-from .base import (
-    VersionStorage,
-    checked_version,
-    decode_version,
-    encode_version,
-    labels_blocking,
-    missing_version,
-    next_label_event,
-    not_in_trash,
-)
-from .sqlshared import EVENT_COLUMNS, event_from_row, event_row
-from .verify import Action, RepairReport
+from ..models import PromptVersion
+from .codec import decode_version, encode_version
+from .sqlshared import SQLStorage
 
 if TYPE_CHECKING:
     import psycopg
@@ -95,9 +83,6 @@ MIGRATIONS: dict[int, list[str]] = {
 
 #: The checksum of a JSONB payload, computed by the server from its canonical text form.
 _DIGEST = "encode(sha256(convert_to({}::text, 'UTF8')), 'hex')"
-_COLUMNS = (
-    "prompt_id, major, minor, patch, version, data, overall_score, created_at, saved_at, sha256"
-)
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _MIGRATION_LOCK = 0x70736866  # "pshf": the advisory lock key for schema changes
@@ -115,8 +100,15 @@ def _driver() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
-class PostgresStorage(VersionStorage):
+class PostgresStorage(SQLStorage):
     backend_name = "postgres"
+    _placeholder = "%s"
+    _copy_columns = (
+        "prompt_id, major, minor, patch, version, data, overall_score, created_at, saved_at"
+    )
+    _insert_columns = SQLStorage._insert_columns + ", saved_at"
+    #: What every read selects: the payload, its version, and its stored and current checksums.
+    _read_columns = f"data, version, sha256, {_DIGEST.format('data')}"
 
     def __init__(
         self,
@@ -141,9 +133,11 @@ class PostgresStorage(VersionStorage):
         self._psycopg = psycopg
         self.schema = schema
         self.durable = durable
-        self._t = f'"{schema}".promptshelf_versions'
-        self._events_table = f'"{schema}".promptshelf_label_events'
-        self._trash = f'"{schema}".promptshelf_trash'
+        self._versions_t = f'"{schema}".promptshelf_versions'
+        self._events_t = f'"{schema}".promptshelf_label_events'
+        self._trash_t = f'"{schema}".promptshelf_trash'
+        self._quarantine_t = f'"{schema}".promptshelf_quarantine'
+        self._unique_errors = (psycopg.errors.UniqueViolation,)
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=min_size,
@@ -242,50 +236,40 @@ class PostgresStorage(VersionStorage):
                 (str(SCHEMA_VERSION),),
             )
 
-    # -- the contract ---------------------------------------------------------------
+    # -- the dialect (the algorithms are SQLStorage's) ---------------------------------
 
-    def _save(self, version: PromptVersion) -> None:
-        self._insert([version])
+    def _reading(self, action: str) -> Any:
+        return self._connection(action)
 
-    def save_versions(self, versions: Iterable[PromptVersion]) -> int:
-        """Save many versions in one transaction: all of them, or (on any error) none."""
-        self._check_open()
-        return self._insert([checked_version(v) for v in versions])
+    @contextmanager
+    def _writing(self, action: str, prompt_id: str | None) -> Iterator[psycopg.Connection[Any]]:
+        """A transaction; with a ``prompt_id`` it holds the prompt's advisory lock, so label
+        changes, deletes and restores of one prompt happen one at a time, on every host."""
+        with self._connection(action) as conn, conn.transaction():
+            if prompt_id is not None:
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+                    (f"promptshelf:{self.schema}:{prompt_id}",),
+                )
+            yield conn
 
-    def _insert(self, versions: list[PromptVersion]) -> int:
-        rows = [
-            (
-                v.prompt_id,
-                *semver.parse(v.version),
-                v.version,
-                encode_version(v).decode(),
-                v.analysis.overall_score,
-                v.created_at,
-            )
-            for v in versions
-        ]
-        unique = self._psycopg.errors.UniqueViolation
-        with self._connection("save") as conn, conn.transaction():
-            for row in rows:
-                try:
-                    with conn.transaction():
-                        conn.execute(
-                            f"INSERT INTO {self._t} (prompt_id, major, minor, patch, version, "
-                            "data, overall_score, created_at, sha256) "
-                            "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s, "
-                            f"{_DIGEST.format('%s::jsonb')})",
-                            (*row, row[5]),
-                        )
-                except unique:
-                    raise VersionConflictError(str(row[0]), str(row[4])) from None
-        return len(rows)
-
-    #: What every read selects: the payload, its version, and its stored and current checksums.
-    _READ = f"SELECT data, version, sha256, {_DIGEST.format('data')}"
+    def _insert_values(self, version: PromptVersion) -> tuple[list[str], tuple[Any, ...]]:
+        data = encode_version(version).decode()
+        params = (
+            version.prompt_id,
+            *semver.parse(version.version),
+            version.version,
+            data,
+            version.analysis.overall_score,
+            version.created_at,
+            data,
+        )
+        values = ["?"] * 5 + ["?::jsonb", "?", "?", _DIGEST.format("?::jsonb"), "now()"]
+        return values, params
 
     def _decode(self, row: tuple[Any, ...], prompt_id: str) -> PromptVersion:
         data, version, stored, current = row
-        where = f"{self._t}:{prompt_id}@{version}"
+        where = f"{self._versions_t}:{prompt_id}@{version}"
         if stored is not None and stored != current:
             raise ChecksumMismatchError(
                 f"checksum mismatch in {where}: the stored version is damaged",
@@ -298,202 +282,18 @@ class PostgresStorage(VersionStorage):
             )
         return decode_version(data, prompt_id, version, where)
 
-    def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
-        with self._connection("read") as conn:
-            row = conn.execute(
-                f"{self._READ} FROM {self._t} "
-                "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
-                (prompt_id, *semver.parse(version)),
-            ).fetchone()
-        return None if row is None else self._decode(row, prompt_id)
-
-    def _get_latest(self, prompt_id: str) -> PromptVersion | None:
-        with self._connection("read") as conn:
-            row = conn.execute(
-                f"{self._READ} FROM {self._t} WHERE prompt_id = %s "
-                "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
-                (prompt_id,),
-            ).fetchone()
-        return None if row is None else self._decode(row, prompt_id)
-
-    def _list(self, prompt_id: str) -> list[PromptVersion]:
-        with self._connection("read") as conn:
-            rows = conn.execute(
-                f"{self._READ} FROM {self._t} WHERE prompt_id = %s ORDER BY major, minor, patch",
-                (prompt_id,),
-            ).fetchall()
-        return [self._decode(row, prompt_id) for row in rows]
-
-    def _version_numbers(self, prompt_id: str) -> list[str]:
-        with self._connection("read") as conn:
-            rows = conn.execute(
-                f"SELECT version FROM {self._t} WHERE prompt_id = %s ORDER BY major, minor, patch",
-                (prompt_id,),
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
-        key = semver.parse(version)
-        with self._prompt_transaction("delete", prompt_id) as conn:
-            if not self._has(conn, prompt_id, key):
-                return False
-            removals = labels_blocking(self._events(conn, prompt_id), prompt_id, version, force)
-            self._record(conn, removals)
-            where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
-            conn.execute(
-                f"INSERT INTO {self._trash} ({_COLUMNS}, deleted_at) "
-                f"SELECT {_COLUMNS}, localtimestamp FROM {self._t} {where}",
-                (prompt_id, *key),
-            )
-            conn.execute(f"DELETE FROM {self._t} {where}", (prompt_id, *key))
-        return True
-
-    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
-        with self._connection("read") as conn:
-            rows = conn.execute(
-                f"SELECT prompt_id, version, deleted_at FROM {self._trash} "
-                "WHERE %s::text IS NULL OR prompt_id = %s",
-                (prompt_id, prompt_id),
-            ).fetchall()
-        return [TrashEntry(prompt_id=r[0], version=r[1], deleted_at=r[2]) for r in rows]
-
-    def _restore(self, prompt_id: str, version: str) -> None:
-        key = semver.parse(version)
-        where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
-        with self._prompt_transaction("restore", prompt_id) as conn:
-            row = conn.execute(
-                f"SELECT MAX(deleted_at) FROM {self._trash} {where}", (prompt_id, *key)
-            ).fetchone()
-            if row is None or row[0] is None:
-                raise not_in_trash(prompt_id, version)
-            if self._has(conn, prompt_id, key):
-                raise VersionConflictError(prompt_id, version)
-            conn.execute(
-                f"INSERT INTO {self._t} ({_COLUMNS}) SELECT {_COLUMNS} FROM {self._trash} "
-                f"{where} AND deleted_at = %s",
-                (prompt_id, *key, row[0]),
-            )
-            conn.execute(
-                f"DELETE FROM {self._trash} {where} AND deleted_at = %s", (prompt_id, *key, row[0])
-            )
-
-    def _empty_trash(self, cutoff: datetime | None) -> int:
-        with self._connection("empty trash") as conn:
-            cursor = conn.execute(
-                f"DELETE FROM {self._trash} WHERE %s::timestamp IS NULL OR deleted_at < %s",
-                (cutoff, cutoff),
-            )
-            return cursor.rowcount
-
-    @contextmanager
-    def _prompt_transaction(self, action: str, prompt_id: str) -> Iterator[psycopg.Connection[Any]]:
-        """A transaction holding the prompt's advisory lock: label changes and deletes of one
-        prompt happen one at a time, on every host."""
-        with self._connection(action) as conn, conn.transaction():
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-                (f"promptshelf:{self.schema}:{prompt_id}",),
-            )
-            yield conn
-
-    def _has(self, conn: psycopg.Connection[Any], prompt_id: str, key: tuple[int, ...]) -> bool:
-        return (
-            conn.execute(
-                f"SELECT 1 FROM {self._t} "
-                "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s",
-                (prompt_id, *key),
-            ).fetchone()
-            is not None
-        )
-
-    def _events(self, conn: psycopg.Connection[Any], prompt_id: str) -> list[LabelEvent]:
-        rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} FROM {self._events_table} WHERE prompt_id = %s ORDER BY seq",
-            (prompt_id,),
-        ).fetchall()
-        return [event_from_row(prompt_id, r) for r in rows]
-
-    def _record(self, conn: psycopg.Connection[Any], events: list[LabelEvent]) -> None:
-        for e in events:
-            conn.execute(
-                f"INSERT INTO {self._events_table} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                event_row(e, e.at),
-            )
-
-    def _change_label(
-        self,
-        prompt_id: str,
-        label: str,
-        version: str | None,
-        actor: str | None,
-        reason: str | None,
-    ) -> LabelEvent | None:
-        with self._prompt_transaction("label", prompt_id) as conn:
-            if version is not None and not self._has(conn, prompt_id, semver.parse(version)):
-                raise missing_version(prompt_id, version)
-            event = next_label_event(
-                self._events(conn, prompt_id), prompt_id, label, version, actor, reason
-            )
-            if event is not None:
-                self._record(conn, [event])
-        return event
-
-    def _label_events(self, prompt_id: str) -> list[LabelEvent]:
-        with self._connection("read") as conn:
-            return self._events(conn, prompt_id)
-
-    def _clear(self) -> None:
-        with self._connection("clear") as conn, conn.transaction():
-            conn.execute(f"DELETE FROM {self._t}")
-            conn.execute(f"DELETE FROM {self._events_table}")
-            conn.execute(f"DELETE FROM {self._trash}")
-
-    def _prompts(self) -> list[str]:
-        with self._connection("read") as conn:
-            rows = conn.execute(
-                f"SELECT DISTINCT prompt_id FROM {self._t} ORDER BY prompt_id"
-            ).fetchall()
-        return [r[0] for r in rows]
-
-    def _repair(self, report: RepairReport) -> None:
-        """Rows that fail their checksum or validation move to ``promptshelf_quarantine``."""
-        with self._connection("repair") as conn:
-            rows = conn.execute(
-                f"SELECT prompt_id, data, version, sha256, {_DIGEST.format('data')} FROM {self._t}"
-            ).fetchall()
-        for prompt_id, *row in rows:
-            try:
-                self._decode(tuple(row), prompt_id)
-            except CorruptVersionError as exc:
-                version = row[1]
-                where = "WHERE prompt_id = %s AND major = %s AND minor = %s AND patch = %s"
-                key = (prompt_id, *semver.parse(version))
-                with self._prompt_transaction("repair", prompt_id) as conn:
-                    events = self._events(conn, prompt_id)
-                    self._record(conn, labels_blocking(events, prompt_id, version, force=True))
-                    conn.execute(
-                        f'INSERT INTO "{self.schema}".promptshelf_quarantine SELECT prompt_id, '
-                        f"version, data, sha256, %s, localtimestamp FROM {self._t} {where}",
-                        (exc.message, *key),
-                    )
-                    conn.execute(f"DELETE FROM {self._t} {where}", key)
-                report.actions.append(
-                    Action(
-                        exc.error_code,
-                        f"{self._t}:{prompt_id}@{version}",
-                        "moved to promptshelf_quarantine",
-                    )
-                )
+    def _where(self) -> str:
+        return self._versions_t
 
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()
         with self._connection("stats") as conn:
             counts = conn.execute(
                 f"SELECT COUNT(DISTINCT prompt_id), COUNT(*), "
-                f"COALESCE(SUM(pg_column_size(data)), 0) FROM {self._t}"
+                f"COALESCE(SUM(pg_column_size(data)), 0) FROM {self._versions_t}"
             ).fetchone()
             relation = conn.execute(
-                "SELECT pg_total_relation_size(%s::regclass)", (self._t,)
+                "SELECT pg_total_relation_size(%s::regclass)", (self._versions_t,)
             ).fetchone()
         prompts, versions, size = counts or (0, 0, 0)
         table_bytes = relation[0] if relation else 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -22,30 +22,17 @@ from .. import semver
 from ..errors import (
     ConfigurationError,
     CorruptStoreError,
-    CorruptVersionError,
     DatabaseError,
     LockTimeoutError,
     StoreNotFoundError,
-    VersionConflictError,
 )
-from ..models import LabelEvent, PromptVersion, TrashEntry
+from ..models import PromptVersion
 from . import integrity
-from .base import (
-    VersionStorage,
-    checked_version,
-    decode_version,
-    encode_version,
-    labels_blocking,
-    missing_version,
-    next_label_event,
-    not_in_trash,
-)
-from .sqlshared import EVENT_COLUMNS, event_from_row, event_row
-from .verify import Action, Problem, RepairReport, VerifyReport
+from .codec import decode_version, encode_version
+from .sqlshared import SQLStorage
+from .verify import Problem, VerifyReport
 
 SCHEMA_VERSION = 3
-
-_COLUMNS = "prompt_id, major, minor, patch, version, data, overall_score, created_at, sha256"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS promptshelf_meta (
@@ -100,8 +87,9 @@ CREATE TABLE IF NOT EXISTS promptshelf_label_events (   -- schema 2: append-only
 """
 
 
-class SQLiteStorage(VersionStorage):
+class SQLiteStorage(SQLStorage):
     backend_name = "sqlite"
+    _unique_errors = (sqlite3.IntegrityError,)
 
     def __init__(
         self,
@@ -203,167 +191,17 @@ class SQLiteStorage(VersionStorage):
         with self._errors("pragma"):
             return self._conn().execute(f"PRAGMA {name}").fetchone()[0]
 
-    # -- the contract ---------------------------------------------------------------
-
-    def _save(self, version: PromptVersion) -> None:
-        self._insert([version])
-
-    def save_versions(self, versions: Iterable[PromptVersion]) -> int:
-        """Save many versions in one transaction: all of them, or (on any error) none."""
-        self._check_open()
-        return self._insert([checked_version(v) for v in versions])
-
-    def _insert(self, versions: list[PromptVersion]) -> int:
-        rows = []
-        for v in versions:
-            data = encode_version(v)
-            rows.append(
-                (
-                    v.prompt_id,
-                    *semver.parse(v.version),
-                    v.version,
-                    data,
-                    v.analysis.overall_score,
-                    v.created_at.isoformat(),
-                    integrity.digest(data),
-                )
-            )
-        with self._transaction("save") as conn:
-            for row in rows:
-                try:
-                    conn.execute(
-                        f"INSERT INTO promptshelf_versions ({_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        row,
-                    )
-                except sqlite3.IntegrityError:
-                    raise VersionConflictError(str(row[0]), str(row[4])) from None
-        return len(rows)
-
-    def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
-        major, minor, patch = semver.parse(version)
-        with self._errors("read"):
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT data, version, sha256 FROM promptshelf_versions "
-                    "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
-                    (prompt_id, major, minor, patch),
-                )
-                .fetchone()
-            )
-        return None if row is None else self._decode(row, prompt_id)
-
-    def _decode(self, row: tuple[Any, ...], prompt_id: str) -> PromptVersion:
-        """A ``(data, version, sha256)`` row as a version, its checksum checked."""
-        data, version, sha256 = row
-        where = f"{self.path}:{prompt_id}@{version}"
-        if isinstance(data, str):  # a row someone rewrote as TEXT: check the same bytes
-            data = data.encode("utf-8", "surrogatepass")
-        if sha256 is not None:
-            integrity.check(data, sha256, where)
-        return decode_version(data, prompt_id, version, where)
-
-    def _get_latest(self, prompt_id: str) -> PromptVersion | None:
-        with self._errors("read"):
-            row = (
-                self._conn()
-                .execute(
-                    "SELECT data, version, sha256 FROM promptshelf_versions WHERE prompt_id = ? "
-                    "ORDER BY major DESC, minor DESC, patch DESC LIMIT 1",
-                    (prompt_id,),
-                )
-                .fetchone()
-            )
-        return None if row is None else self._decode(row, prompt_id)
-
-    def _list(self, prompt_id: str) -> list[PromptVersion]:
-        with self._errors("read"):
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT data, version, sha256 FROM promptshelf_versions WHERE prompt_id = ? "
-                    "ORDER BY major, minor, patch",
-                    (prompt_id,),
-                )
-                .fetchall()
-            )
-        return [self._decode(row, prompt_id) for row in rows]
-
-    def _version_numbers(self, prompt_id: str) -> list[str]:
-        with self._errors("read"):
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT version FROM promptshelf_versions WHERE prompt_id = ? "
-                    "ORDER BY major, minor, patch",
-                    (prompt_id,),
-                )
-                .fetchall()
-            )
-        return [r[0] for r in rows]
-
-    def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
-        key = semver.parse(version)
-        with self._transaction("delete") as conn:
-            if not self._has(conn, prompt_id, key):
-                return False
-            removals = labels_blocking(self._events(conn, prompt_id), prompt_id, version, force)
-            self._record(conn, removals)
-            where = "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?"
-            conn.execute(
-                f"INSERT INTO promptshelf_trash ({_COLUMNS}, deleted_at) "
-                f"SELECT {_COLUMNS}, ? FROM promptshelf_versions {where}",
-                (datetime.now().isoformat(), prompt_id, *key),
-            )
-            conn.execute(f"DELETE FROM promptshelf_versions {where}", (prompt_id, *key))
-        return True
-
-    def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
-        with self._errors("read"):
-            rows = (
-                self._conn()
-                .execute(
-                    "SELECT prompt_id, version, deleted_at FROM promptshelf_trash "
-                    "WHERE ? IS NULL OR prompt_id = ?",
-                    (prompt_id, prompt_id),
-                )
-                .fetchall()
-            )
-        return [TrashEntry(prompt_id=r[0], version=r[1], deleted_at=r[2]) for r in rows]
-
-    def _restore(self, prompt_id: str, version: str) -> None:
-        key = semver.parse(version)
-        where = "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?"
-        with self._transaction("restore") as conn:
-            newest = conn.execute(
-                f"SELECT MAX(deleted_at) FROM promptshelf_trash {where}", (prompt_id, *key)
-            ).fetchone()[0]
-            if newest is None:
-                raise not_in_trash(prompt_id, version)
-            if self._has(conn, prompt_id, key):
-                raise VersionConflictError(prompt_id, version)
-            conn.execute(
-                f"INSERT INTO promptshelf_versions ({_COLUMNS}) SELECT {_COLUMNS} "
-                f"FROM promptshelf_trash {where} AND deleted_at = ?",
-                (prompt_id, *key, newest),
-            )
-            conn.execute(
-                f"DELETE FROM promptshelf_trash {where} AND deleted_at = ?",
-                (prompt_id, *key, newest),
-            )
-
-    def _empty_trash(self, cutoff: datetime | None) -> int:
-        with self._transaction("empty trash") as conn:
-            cursor = conn.execute(
-                "DELETE FROM promptshelf_trash WHERE ? IS NULL OR deleted_at < ?",
-                (cutoff and cutoff.isoformat(), cutoff and cutoff.isoformat()),
-            )
-        return cursor.rowcount
+    # -- the dialect (the algorithms are SQLStorage's) ---------------------------------
 
     @contextmanager
-    def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` (the write lock, so reads inside are current) ... ``COMMIT``."""
+    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
+        with self._errors(action):
+            yield self._conn()
+
+    @contextmanager
+    def _writing(self, action: str, prompt_id: str | None) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` (the database's write lock, so reads inside are current) ...
+        ``COMMIT``; SQLite has one writer at a time, whatever the prompt."""
         conn = self._conn()
         with self._errors(action):
             conn.execute("BEGIN IMMEDIATE")
@@ -375,68 +213,34 @@ class SQLiteStorage(VersionStorage):
                     conn.execute("ROLLBACK")
                 raise
 
-    @staticmethod
-    def _has(conn: sqlite3.Connection, prompt_id: str, key: tuple[int, int, int]) -> bool:
-        return (
-            conn.execute(
-                "SELECT 1 FROM promptshelf_versions "
-                "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
-                (prompt_id, *key),
-            ).fetchone()
-            is not None
+    def _insert_values(self, version: PromptVersion) -> tuple[list[str], tuple[Any, ...]]:
+        data = encode_version(version)
+        params = (
+            version.prompt_id,
+            *semver.parse(version.version),
+            version.version,
+            data,
+            version.analysis.overall_score,
+            version.created_at.isoformat(),
+            integrity.digest(data),
         )
+        return ["?"] * len(params), params
 
-    @staticmethod
-    def _events(conn: sqlite3.Connection, prompt_id: str) -> list[LabelEvent]:
-        rows = conn.execute(
-            f"SELECT {EVENT_COLUMNS} "
-            "FROM promptshelf_label_events WHERE prompt_id = ? ORDER BY seq",
-            (prompt_id,),
-        ).fetchall()
-        return [event_from_row(prompt_id, r) for r in rows]
+    def _decode(self, row: tuple[Any, ...], prompt_id: str) -> PromptVersion:
+        """A ``(data, version, sha256)`` row as a version, its checksum checked."""
+        data, version, sha256 = row
+        where = f"{self.path}:{prompt_id}@{version}"
+        if isinstance(data, str):  # a row someone rewrote as TEXT: check the same bytes
+            data = data.encode("utf-8", "surrogatepass")
+        if sha256 is not None:
+            integrity.check(data, sha256, where)
+        return decode_version(data, prompt_id, version, where)
 
-    @staticmethod
-    def _record(conn: sqlite3.Connection, events: list[LabelEvent]) -> None:
-        conn.executemany(
-            "INSERT INTO promptshelf_label_events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [event_row(e, e.at.isoformat()) for e in events],
-        )
+    def _ts(self, moment: datetime) -> Any:
+        return moment.isoformat()
 
-    def _change_label(
-        self,
-        prompt_id: str,
-        label: str,
-        version: str | None,
-        actor: str | None,
-        reason: str | None,
-    ) -> LabelEvent | None:
-        with self._transaction("label") as conn:
-            if version is not None and not self._has(conn, prompt_id, semver.parse(version)):
-                raise missing_version(prompt_id, version)
-            events = self._events(conn, prompt_id)
-            event = next_label_event(events, prompt_id, label, version, actor, reason)
-            if event is not None:
-                self._record(conn, [event])
-        return event
-
-    def _label_events(self, prompt_id: str) -> list[LabelEvent]:
-        with self._errors("read"):
-            return self._events(self._conn(), prompt_id)
-
-    def _clear(self) -> None:
-        with self._transaction("clear") as conn:
-            conn.execute("DELETE FROM promptshelf_versions")
-            conn.execute("DELETE FROM promptshelf_label_events")
-            conn.execute("DELETE FROM promptshelf_trash")
-
-    def _prompts(self) -> list[str]:
-        with self._errors("read"):
-            rows = (
-                self._conn()
-                .execute("SELECT DISTINCT prompt_id FROM promptshelf_versions ORDER BY prompt_id")
-                .fetchall()
-            )
-        return [r[0] for r in rows]
+    def _where(self) -> str:
+        return str(self.path)
 
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()
@@ -464,39 +268,6 @@ class SQLiteStorage(VersionStorage):
         result = self.integrity_check()
         if result != "ok":
             report.problems.append(Problem("STORE-CORRUPT-001", str(self.path), result))
-
-    def _repair(self, report: RepairReport) -> None:
-        """Rows that fail their checksum or validation move to ``promptshelf_quarantine``."""
-        with self._errors("repair"):
-            rows = (
-                self._conn()
-                .execute("SELECT prompt_id, version, data, sha256 FROM promptshelf_versions")
-                .fetchall()
-            )
-        for prompt_id, version, data, sha256 in rows:
-            try:
-                self._decode((data, version, sha256), prompt_id)
-            except CorruptVersionError as exc:
-                key = semver.parse(version)
-                with self._transaction("repair") as conn:
-                    events = self._events(conn, prompt_id)
-                    self._record(conn, labels_blocking(events, prompt_id, version, force=True))
-                    conn.execute(
-                        "INSERT INTO promptshelf_quarantine VALUES (?, ?, ?, ?, ?, ?)",
-                        (prompt_id, version, data, sha256, exc.message, datetime.now().isoformat()),
-                    )
-                    conn.execute(
-                        "DELETE FROM promptshelf_versions "
-                        "WHERE prompt_id = ? AND major = ? AND minor = ? AND patch = ?",
-                        (prompt_id, *key),
-                    )
-                report.actions.append(
-                    Action(
-                        exc.error_code,
-                        f"{self.path}:{prompt_id}@{version}",
-                        "moved to promptshelf_quarantine",
-                    )
-                )
 
     def integrity_check(self) -> str:
         """SQLite's own check of the database file: ``"ok"`` when it is sound."""
