@@ -448,10 +448,13 @@ def test_trash_restore_repair(seeded: str) -> None:
 
 def test_retain_and_compress(seeded: str) -> None:
     dry = run(seeded, "retain", "--keep-last", "1")
-    # wf_001_llm_1: 1.2.0 is latest and best and keeps its ancestors; wf_001_llm_2 likewise
-    assert (
-        dry.stdout == "Would move to the trash (dry run; --apply to do it): 0 version(s); 6 kept\n"
-    )
+    # each prompt keeps its newest and its best (here the newest too); ancestors do not stay
+    assert dry.stdout.splitlines() == [
+        "Would move to the trash (dry run; --apply to do it): 3 version(s); 3 kept",
+        "  wf_001_llm_1 1.0.0",
+        "  wf_001_llm_1 1.1.0",
+        "  wf_001_llm_2 1.0.0",
+    ]
     run(
         seeded, "save", "wf_002_classifier", "--text", "A second classifier text", "--overall", "10"
     )
@@ -468,11 +471,16 @@ def test_retain_and_compress(seeded: str) -> None:
     )
     applied = run(seeded, "retain", "--keep-last", "1", "--apply")
     assert applied.stdout.splitlines() == [
-        "Moved to the trash: 1 version(s); 7 kept",
+        "Moved to the trash: 4 version(s); 4 kept",
+        "  wf_001_llm_1 1.0.0",
+        "  wf_001_llm_1 1.1.0",
+        "  wf_001_llm_2 1.0.0",
         "  wf_002_classifier 1.0.1",
     ]
+    for number in ("1.0.0", "1.1.0"):
+        assert run(seeded, "restore", "wf_001_llm_1", number).exit_code == 0
     assert run(seeded, "retain").exit_code == 2
-    assert run(seeded, "compress", "--keep", "1").stdout == "Compressed 4 version(s)\n"
+    assert run(seeded, "compress", "--keep", "1").stdout == "Compressed 3 version(s)\n"
     assert run(seeded, "verify").exit_code == 0
     assert run(seeded, "show", "wf_001_llm_1", "1.0.0", "--text").stdout.startswith(
         "You are a helpful"

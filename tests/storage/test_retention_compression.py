@@ -35,9 +35,10 @@ def fill(storage: VersionStorage) -> None:
 def test_dry_run_reports_and_changes_nothing(storage: VersionStorage) -> None:
     fill(storage)
     report = storage.apply_retention(RetentionPolicy(keep_last=2))
-    # the last two (1.4.0, 1.5.0), their ancestor 1.3.0, the best 1.0.0
-    assert report.dry_run and report.removed == [("p", "1.1.0"), ("p", "1.2.0")]
-    assert report.kept == 4
+    # the newest two (1.4.0, 1.5.0) and the best (1.0.0); ancestors are no reason to stay
+    assert report.dry_run
+    assert report.removed == [("p", "1.1.0"), ("p", "1.2.0"), ("p", "1.3.0")]
+    assert report.kept == 3
     assert len(storage.list_version_numbers("p")) == 6
 
 
@@ -45,19 +46,71 @@ def test_applied_retention_moves_to_the_trash(storage: VersionStorage) -> None:
     fill(storage)
     storage.set_label("p", "production", "1.2.0")
     report = storage.apply_retention(RetentionPolicy(keep_last=1), dry_run=False)
-    # kept: 1.5.0 (latest) and its ancestors 1.4.0, 1.3.0; best 1.0.0; labelled 1.2.0 and its
-    # ancestor 1.1.0: nothing to remove
-    assert report.removed == []
+    # kept: 1.5.0 (newest, latest), 1.0.0 (best), 1.2.0 (labelled); not its ancestor 1.1.0
+    assert report.removed == [("p", "1.1.0"), ("p", "1.3.0"), ("p", "1.4.0")]
+    assert storage.list_version_numbers("p") == ["1.0.0", "1.2.0", "1.5.0"]
+    assert {(e.prompt_id, e.version) for e in storage.list_trash()} == {
+        ("p", "1.1.0"),
+        ("p", "1.3.0"),
+        ("p", "1.4.0"),
+    }
     storage.remove_label("p", "production")
     report = storage.apply_retention(
         RetentionPolicy(keep_younger_than=timedelta(days=1)), dry_run=False
     )
-    assert report.removed == [("p", "1.1.0"), ("p", "1.2.0")]
-    assert storage.list_version_numbers("p") == ["1.0.0", "1.3.0", "1.4.0", "1.5.0"]
-    assert {(e.prompt_id, e.version) for e in storage.list_trash()} == {
-        ("p", "1.1.0"),
-        ("p", "1.2.0"),
-    }
+    assert report.removed == [("p", "1.2.0")]
+    assert storage.list_version_numbers("p") == ["1.0.0", "1.5.0"]
+
+
+def test_keep_last_prunes_a_linear_history(storage: VersionStorage) -> None:
+    """Issue 10 item 10: every version of a linear history is an ancestor of the latest, and
+    keeping ancestors pruned nothing (300 prompts x 10 versions lost 0 with keep_last=3)."""
+    for i in range(5):
+        storage.save_versions(
+            make_version(f"p{i}", f"1.{m}.0", score=50 + m, parent=f"1.{m - 1}.0" if m else None)
+            for m in range(10)
+        )
+    report = storage.apply_retention(RetentionPolicy(keep_last=3), dry_run=False)
+    assert len(report.removed) == 5 * 7 and report.kept == 5 * 3
+    for i in range(5):
+        assert storage.list_version_numbers(f"p{i}") == ["1.7.0", "1.8.0", "1.9.0"]
+    assert len(storage.list_trash()) == 35
+
+
+def branching(storage: VersionStorage) -> None:
+    """1.0.0 <- 1.1.0 <- 1.2.0 <- 1.3.0 (latest), and a branch 1.1.0 <- 1.1.1 <- 1.1.2;
+    production points at the branch's tip; the best is 1.2.0."""
+    history = [
+        ("1.0.0", 40.0, None),
+        ("1.1.0", 50.0, "1.0.0"),
+        ("1.1.1", 55.0, "1.1.0"),
+        ("1.1.2", 60.0, "1.1.1"),
+        ("1.2.0", 90.0, "1.1.0"),
+        ("1.3.0", 70.0, "1.2.0"),
+    ]
+    storage.save_versions(make_version("b", n, score=s, parent=p) for n, s, p in history)
+    storage.set_label("b", "production", "1.1.2")
+
+
+def test_keep_last_on_a_branching_history(storage: VersionStorage) -> None:
+    branching(storage)
+    plain = storage.apply_retention(RetentionPolicy(keep_last=1))
+    # 1.3.0 newest, 1.2.0 best, 1.1.2 labelled; the branch below the label goes
+    assert plain.removed == [("b", "1.0.0"), ("b", "1.1.0"), ("b", "1.1.1")]
+    lineage = storage.apply_retention(
+        RetentionPolicy(keep_last=1, keep_lineage_of=frozenset({"production"})), dry_run=False
+    )
+    # production's lineage 1.1.1 <- 1.1.0 <- 1.0.0 stays: nothing else to remove
+    assert lineage.removed == [] and lineage.kept == 6
+    storage.set_label("b", "staging", "1.3.0")
+    storage.set_label("b", "production", "1.1.1")
+    report = storage.apply_retention(
+        RetentionPolicy(keep_last=1, keep_lineage_of=frozenset({"staging"})), dry_run=False
+    )
+    # staging's lineage 1.2.0 <- 1.1.0 <- 1.0.0 stays; 1.1.2 is no longer labelled
+    assert report.removed == [("b", "1.1.2")]
+    every = RetentionPolicy(keep_last=1, keep_lineage_of=frozenset({"*"}))
+    assert every.lineage_kept("anything")
 
 
 def test_a_policy_without_rules_keeps_everything(storage: VersionStorage) -> None:

@@ -73,6 +73,13 @@ def repair(storage: VersionStorage, fmt: str) -> None:
     metavar="DAYS",
     help="Keep versions created less than DAYS ago.",
 )
+@click.option(
+    "--keep-lineage",
+    "lineage",
+    multiple=True,
+    metavar="LABEL",
+    help="Also keep the ancestors of the version LABEL points at (repeatable; '*': every label).",
+)
 @click.option("--apply", "apply_", is_flag=True, help="Delete (into the trash); default: dry run.")
 @output_options
 @with_store()
@@ -80,14 +87,19 @@ def retain(
     storage: VersionStorage,
     keep_last: int | None,
     younger_than: float | None,
+    lineage: tuple[str, ...],
     apply_: bool,
     fmt: str,
 ) -> None:
-    """Apply a retention policy: latest, best, labelled versions and their ancestors stay."""
+    """Apply a retention policy: each prompt keeps its newest N versions (and/or those younger
+    than DAYS), its latest, its best and its labelled versions; the ancestors of a labelled
+    version only with --keep-lineage. The rest goes to the trash."""
     if keep_last is None and younger_than is None:
         raise click.UsageError("give --keep-last N and/or --younger-than DAYS")
     age = None if younger_than is None else timedelta(days=younger_than)
-    policy = RetentionPolicy(keep_last=keep_last, keep_younger_than=age)
+    policy = RetentionPolicy(
+        keep_last=keep_last, keep_younger_than=age, keep_lineage_of=frozenset(lineage)
+    )
     report = storage.apply_retention(policy, dry_run=not apply_)
     if fmt in ("json", "nl"):
         click.echo(render.dumps(report.to_dict()))
