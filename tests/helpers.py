@@ -125,3 +125,49 @@ def counts(store: VersionStorage) -> tuple[int, int, int, int]:
         sum(len(store.label_history(p)) for p in prompts),
         len(store.list_trash()),
     )
+
+
+CHAT_MESSAGES: list[dict[str, Any]] = [
+    {"role": "system", "text": "You are a support agent for {{product}}.", "id": "m-sys"},
+    {"role": "user", "text": "{{#sys.query#}}\n\nContext: {{#context#}}", "edition_type": "basic"},
+    {"role": "assistant", "text": "Understood — 日本語も可。", "name": "helper"},
+    {
+        "role": "user",
+        "text": "{% if lang %}Answer in {{ lang }}.{% endif %}",
+        "edition_type": "jinja2",
+        "slot": "memory.query_prompt_template",
+    },
+]
+
+
+def make_chat_version(
+    prompt_id: str = "wf_chat_llm_1",
+    version: str = "1.0.0",
+    *,
+    messages: list[dict[str, Any]] | None = None,
+    config: dict[str, Any] | None = None,
+    commit_message: str | None = "first chat version",
+    parent: str | None = None,
+) -> PromptVersion:
+    msgs = messages if messages is not None else CHAT_MESSAGES
+    return PromptVersion(
+        prompt_id=prompt_id,
+        version=version,
+        prompt=Prompt(
+            id=prompt_id,
+            workflow_id="wf_chat",
+            node_id="llm_1",
+            node_type="llm",
+            messages=msgs,
+            variables=["product", "sys.query", "context", "lang"],
+            extracted_at=datetime(2025, 11, 17, 10, 30),
+        ),
+        analysis=make_analysis(prompt_id),
+        parent_version=parent,
+        created_at=datetime(2026, 1, 1, 12, 0),
+        metadata={"author": "test"},
+        config=config
+        if config is not None
+        else {"model": {"provider": "openai", "name": "gpt-4o"}, "temperature": 0.2},
+        commit_message=commit_message,
+    )

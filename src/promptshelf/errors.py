@@ -107,6 +107,12 @@ class RenderError(OptimizerError, ValueError):
     default_code = "RENDER-MISSING"
 
 
+class PromptKindError(ValidationError):
+    """A version would change its prompt's kind (text to chat or back); kinds are fixed."""
+
+    default_code = "PS-KIND-001"
+
+
 class VariableMismatchError(ValidationError):
     """Declared variables and the text's placeholders disagree (strict mode)."""
 
@@ -198,6 +204,7 @@ __all__ = [
     "LockTimeoutError",
     "OptimizerError",
     "PayloadTooLargeError",
+    "PromptKindError",
     "RenderError",
     "SaveError",
     "StorageError",

@@ -20,6 +20,7 @@ from typing import Any
 from . import semver
 from .errors import (
     LabelError,
+    PromptKindError,
     VariableMismatchError,
     VersionConflictError,
     VersionError,
@@ -74,17 +75,27 @@ class VersionManager:
         *,
         metadata: dict[str, Any] | None = None,
         skip_if_unchanged: bool = False,
+        config: dict[str, Any] | None = None,
+        commit_message: str | None = None,
     ) -> PromptVersion:
         """Save the next version of ``prompt.id`` and return it.
 
         ``metadata`` is merged over the defaults (``author``, ``strategy``) and
-        stored with the version. With ``skip_if_unchanged``, when the latest
-        version has the same text, role, variables and context, that version is
-        returned and nothing is saved.
+        stored with the version, as are ``config`` (model settings, free JSON)
+        and ``commit_message``. With ``skip_if_unchanged``, when the latest
+        version has the same text, messages, role, variables, context and
+        config, that version is returned and nothing is saved. A prompt keeps
+        its kind: a chat version after a text one (or back) raises
+        ``PromptKindError``.
         """
-        if skip_if_unchanged:
-            latest = self._storage.get_latest_version(prompt.id)
-            if latest is not None and _same_prompt(latest.prompt, prompt):
+        latest = self._storage.get_latest_version(prompt.id)
+        if latest is not None:
+            check_same_kind(latest.prompt, prompt)
+            if (
+                skip_if_unchanged
+                and _same_prompt(latest.prompt, prompt)
+                and latest.config == config
+            ):
                 return latest
         analysis = self._checked_variables(prompt, analysis)
         base_metadata: dict[str, Any] = {
@@ -103,6 +114,8 @@ class VersionManager:
                 parent_version=parent_version,
                 created_at=datetime.now(),
                 metadata=dict(base_metadata),
+                config=config,
+                commit_message=commit_message,
             )
 
         return self._save_next(prompt.id, build, minor=optimization_result is not None)
@@ -240,6 +253,8 @@ class VersionManager:
                     "rollback_from": latest,
                     "rollback_to": target.version,
                 },
+                config=target.config,
+                commit_message=f"Roll back to {target.version}",
             )
 
         return self._save_next(prompt_id, build, minor=False)
@@ -291,9 +306,20 @@ class VersionManager:
 LABEL_SELECTOR = "label:"
 
 
+def check_same_kind(old: Prompt, new: Prompt) -> None:
+    """Raise ``PromptKindError`` when ``new`` would change the kind of ``old``'s prompt."""
+    if old.kind != new.kind:
+        raise PromptKindError(
+            f"{new.id} is a {old.kind} prompt; a {new.kind} version cannot follow it "
+            f"(save it under another id)",
+            context={"prompt_id": new.id, "kind": old.kind, "new_kind": new.kind},
+        )
+
+
 def _same_prompt(old: Prompt, new: Prompt) -> bool:
-    return (old.text, old.role, old.variables, old.context) == (
+    return (old.text, old.messages, old.role, old.variables, old.context) == (
         new.text,
+        new.messages,
         new.role,
         new.variables,
         new.context,

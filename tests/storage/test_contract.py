@@ -22,7 +22,7 @@ from promptshelf.models import LabelAction, LabelEvent, TrashEntry
 from promptshelf.storage import MAX_VERSION_BYTES
 from promptshelf.storage.base import TrashedVersion
 
-from helpers import make_version
+from helpers import make_chat_version, make_version
 
 
 def test_save_then_get_round_trips(storage: VersionStorage) -> None:
@@ -466,3 +466,51 @@ def test_held_prompts_include_history_and_trash_without_versions(storage: Versio
     storage.delete_version("trashed", "1.0.0")
     assert storage.list_prompts() == ["kept"]
     assert storage.list_held_prompts() == ["kept", "labelled", "trashed"]
+
+
+# -- chat prompts, config and commit messages: stored and returned unchanged -----------
+
+
+def test_chat_version_round_trips_unchanged(storage: VersionStorage) -> None:
+    original = make_chat_version()
+    storage.save_version(original)
+    loaded = storage.get_version(original.prompt_id, "1.0.0")
+    assert loaded == original
+    assert loaded is not None and loaded.prompt.kind == "chat"
+    assert loaded.prompt.messages == original.prompt.messages
+    assert loaded.config == original.config and loaded.commit_message == "first chat version"
+    # message order and every per-message field survive (PostgreSQL's jsonb may reorder the
+    # keys of a free dict such as config, as it does for metadata: equal, not byte-equal)
+    assert [m.model_dump() for m in loaded.prompt.messages or []] == [
+        m.model_dump() for m in original.prompt.messages or []
+    ]
+    assert loaded.prompt.text == original.prompt.text
+    [listed] = storage.list_versions(original.prompt_id)
+    assert listed == original
+    assert storage.get_latest_version(original.prompt_id) == original
+
+
+def test_text_and_chat_prompts_live_side_by_side(storage: VersionStorage) -> None:
+    text = make_version(version="1.0.0")
+    chat = make_chat_version(config={}, commit_message=None)
+    storage.save_versions([text, chat])
+    assert storage.get_version(text.prompt_id, "1.0.0") == text
+    loaded = storage.get_version(chat.prompt_id, "1.0.0")
+    assert loaded == chat and loaded is not None and loaded.config == {}
+    assert loaded.commit_message is None
+    assert sorted(storage.list_prompts()) == sorted([text.prompt_id, chat.prompt_id])
+
+
+def test_manager_keeps_the_kind_of_a_prompt(storage: VersionStorage) -> None:
+    from promptshelf.errors import PromptKindError
+
+    manager = VersionManager(storage)
+    first = make_chat_version()
+    storage.save_version(first)
+    with pytest.raises(PromptKindError) as caught:
+        manager.create_version(
+            make_version(first.prompt_id).prompt.model_copy(update={"id": first.prompt_id}),
+            first.analysis,
+        )
+    assert caught.value.error_code == "PS-KIND-001"
+    assert storage.list_version_numbers(first.prompt_id) == ["1.0.0"]
