@@ -106,7 +106,7 @@ def test_show(seeded: str) -> None:
 def test_diff(seeded: str) -> None:
     result = run(seeded, "diff", "wf_001_llm_1", "1.0.0", "1.1.0")
     assert result.stdout == (
-        "wf_001_llm_1 1.0.0 -> 1.1.0: overall +7.5, clarity +10, efficiency +1, similarity 0.67\n"
+        "wf_001_llm_1 1.0.0 -> 1.1.0: overall +7.5, clarity +10, efficiency +1, similarity 0.66\n"
         "--- 1.0.0\n+++ 1.1.0\n@@ -1 +1,4 @@\n"
         "-You are a helpful assistant. Summarize: {{document}}\n"
         "+You are a precise assistant.\n+\n+## Task\n"

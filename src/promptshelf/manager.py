@@ -9,7 +9,6 @@ processes each get a distinct version and none is lost.
 
 from __future__ import annotations
 
-import difflib
 import logging
 import random
 import time
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import semver
+from . import diff, semver
 from .errors import (
     LabelError,
     PromptKindError,
@@ -209,18 +208,34 @@ class VersionManager:
         return max(versions, key=lambda v: v.analysis.overall_score)
 
     def compare_versions(self, prompt_id: str, version1: str, version2: str) -> dict[str, Any]:
-        """Score deltas (``version2`` minus ``version1``) and a text diff between two versions."""
+        """Score deltas (``version2`` minus ``version1``) and a diff between two versions.
+
+        ``text_diff`` compares the texts (for a chat prompt, its messages read as one
+        text): a unified diff, a similarity in [0, 1], and ``ops``, line operations
+        with word operations inside changed lines (see :mod:`promptshelf.diff`).
+        ``messages_diff`` (chat prompts; None for text prompts) lists message
+        operations (equal, changed, moved, added, removed), each with its text diff;
+        ``config_diff`` the settings added, removed or changed.
+        """
         v1 = self.get_version(prompt_id, version1)
         v2 = self.get_version(prompt_id, version2)
         a1, a2 = v1.analysis, v2.analysis
+        m1, m2 = v1.prompt.messages, v2.prompt.messages
         return {
             "prompt_id": prompt_id,
             "version1": v1.version,
             "version2": v2.version,
+            "kind": v2.prompt.kind,
             "improvement": a2.overall_score - a1.overall_score,
             "clarity_improvement": a2.clarity_score - a1.clarity_score,
             "efficiency_improvement": a2.efficiency_score - a1.efficiency_score,
             "text_diff": text_diff(v1.prompt.text, v2.prompt.text, v1.version, v2.version),
+            "messages_diff": None
+            if m1 is None or m2 is None
+            else [op.to_dict() for op in diff.diff_messages(m1, m2)],
+            "config_diff": [c.to_dict() for c in diff.diff_config(v1.config, v2.config)],
+            "commit_message1": v1.commit_message,
+            "commit_message2": v2.commit_message,
             "version1_analysis": _analysis_summary(a1),
             "version2_analysis": _analysis_summary(a2),
             "changes": list(v2.optimization_result.changes) if v2.optimization_result else [],
@@ -336,26 +351,5 @@ def _analysis_summary(analysis: PromptAnalysis) -> dict[str, Any]:
 
 
 def text_diff(old: str, new: str, old_label: str = "a", new_label: str = "b") -> dict[str, Any]:
-    """A unified diff plus the original design's summary figures."""
-    old_lines, new_lines = old.splitlines(), new.splitlines()
-    unified = list(
-        difflib.unified_diff(
-            old_lines, new_lines, fromfile=old_label, tofile=new_label, lineterm=""
-        )
-    )
-    old_words, new_words = set(old.lower().split()), set(new.lower().split())
-    union = old_words | new_words
-    return {
-        "unified_diff": unified,
-        "similarity": difflib.SequenceMatcher(None, old, new, autojunk=False).ratio(),
-        "word_jaccard": len(old_words & new_words) / len(union) if union else 1.0,
-        "lines_added": sum(
-            1 for line in unified if line.startswith("+") and not line.startswith("+++")
-        ),
-        "lines_removed": sum(
-            1 for line in unified if line.startswith("-") and not line.startswith("---")
-        ),
-        "character_diff": len(new) - len(old),
-        "word_diff": len(new.split()) - len(old.split()),
-        "length_ratio": len(new) / len(old) if old else 0.0,
-    }
+    """A unified diff plus the original design's summary figures (and line/word ``ops``)."""
+    return diff.text_summary(old, new, old_label, new_label)

@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
+from .models import PromptVersion
+
 FORMATS = ("table", "json", "nl")
+
+
+#: A table cell longer than this is cut, with an ellipsis (the JSON output keeps it whole).
+CELL_WIDTH = 48
 
 
 def _cell(value: Any) -> str:
@@ -19,7 +25,15 @@ def _cell(value: Any) -> str:
         return f"{value:g}"
     if isinstance(value, datetime):
         return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, dict | list):
+        return short(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     return str(value)
+
+
+def short(text: str, width: int = CELL_WIDTH) -> str:
+    """``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= width else one_line[: width - 1] + "…"
 
 
 def _plain(value: Any) -> Any:
@@ -55,11 +69,12 @@ def emit_mapping(data: dict[str, Any], fmt: str) -> None:
         return
     width = max((len(k) for k in data), default=0)
     for key, value in data.items():
-        shown = (
-            json.dumps(value, ensure_ascii=False, default=_plain)
-            if isinstance(value, dict | list)
-            else _cell(value)
-        )
+        if isinstance(value, dict | list):
+            shown = json.dumps(value, ensure_ascii=False, default=_plain)
+        elif isinstance(value, str):
+            shown = value  # a record shows its strings whole
+        else:
+            shown = _cell(value)
         click.echo(f"{key.ljust(width)}  {shown}")
 
 
@@ -80,3 +95,95 @@ def diff_lines(lines: Iterable[str]) -> None:
             click.secho(line, fg="red")
         else:
             click.echo(line)
+
+
+def messages_json(version: PromptVersion) -> str:
+    """A version's messages as the JSON list ``save --messages`` reads (a text prompt: one)."""
+    if version.prompt.messages is None:
+        messages = [{"role": version.prompt.role, "text": version.prompt.text}]
+    else:
+        messages = [m.model_dump() for m in version.prompt.messages]
+    return dumps(messages)
+
+
+def comparison_extras(comparison: dict[str, Any]) -> None:
+    """The commit messages and the config changes of a comparison, when there are any."""
+    first, second = comparison.get("commit_message1"), comparison.get("commit_message2")
+    if first or second:
+        click.echo(f"message: {first or '-'} -> {second or '-'}")
+    changes = comparison.get("config_diff") or []
+    if changes:
+        click.echo("config:")
+    for change in changes:
+        old, new = (json.dumps(change[k], ensure_ascii=False) for k in ("old", "new"))
+        shown = {"added": f"+ {new}", "removed": f"- {old}", "changed": f"{old} -> {new}"}
+        click.secho(f"  {change['path']}: {shown[change['op']]}", fg="yellow")
+
+
+_MESSAGE_MARK = {"equal": "=", "changed": "~", "moved": ">", "added": "+", "removed": "-"}
+_MESSAGE_COLOUR = {"changed": "yellow", "moved": "magenta", "added": "green", "removed": "red"}
+
+
+def messages_diff(ops: list[dict[str, Any]]) -> None:
+    """A chat diff: one header per message, word-level changes inside changed messages."""
+    if all(op["op"] == "equal" for op in ops):
+        click.echo("(the messages are identical)")
+    for op in ops:
+        index = op["new_index"] if op["new_index"] is not None else op["old_index"]
+        role = op["new_role"] or op["old_role"]
+        if op["role_changed"]:
+            role = f"{op['old_role']} -> {op['new_role']}"
+        detail = op["op"]
+        if op["op"] == "moved":
+            detail = f"moved from #{op['old_index'] + 1}"
+        if op["op"] in ("changed", "moved") and op["fields"]:
+            detail += f" ({', '.join(op['fields'])})"
+        click.secho(
+            f"{_MESSAGE_MARK[op['op']]} #{index + 1} {role}: {detail}",
+            fg=_MESSAGE_COLOUR.get(op["op"]),
+            bold=op["op"] != "equal",
+        )
+        if op["op"] in ("added", "removed"):
+            sign = "+" if op["op"] == "added" else "-"
+            for line_op in op["text"]["ops"]:
+                diff_lines(f"{sign}{line}" for line in line_op["old" if sign == "-" else "new"])
+        elif "text" in op["fields"]:
+            word_lines(op["text"]["ops"])
+
+
+def word_lines(ops: list[dict[str, Any]], context: int = 2) -> None:
+    """Line ops as text: unchanged lines near a change, ``-``/``+`` lines, and changed lines
+    with their words marked ``[-old-]{+new+}``."""
+    for k, op in enumerate(ops):
+        if op["op"] == "equal":
+            lines = op["old"]
+            near_before = k + 1 < len(ops)
+            near_after = k > 0
+            if len(lines) > 2 * context and near_before and near_after:
+                shown = [*lines[:context], "…", *lines[-context:]]
+            elif near_before and near_after:
+                shown = lines
+            elif near_before:
+                shown = (["…"] if len(lines) > context else []) + lines[-context:]
+            elif near_after:
+                shown = lines[:context] + (["…"] if len(lines) > context else [])
+            else:
+                shown = lines
+            for line in shown:
+                click.echo(f"  {line}")
+        elif op["words"] is not None:
+            for line in "".join(_marked(w) for w in op["words"]).split("\n"):
+                click.echo(f"~ {line}")
+        else:
+            for line in op["old"]:
+                click.secho(f"- {line}", fg="red")
+            for line in op["new"]:
+                click.secho(f"+ {line}", fg="green")
+
+
+def _marked(word: dict[str, str]) -> str:
+    if word["op"] == "equal":
+        return word["old"]
+    removed = click.style(f"[-{word['old']}-]", fg="red") if word["old"] else ""
+    added = click.style(f"{{+{word['new']}+}}", fg="green") if word["new"] else ""
+    return removed + added

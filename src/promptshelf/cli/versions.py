@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sys
 from typing import Any
 
@@ -12,11 +11,17 @@ import click
 from .. import render
 from ..errors import VersionNotFoundError
 from ..manager import VersionManager
-from ..models import OptimizationResult, OptimizationStrategy, Prompt, PromptAnalysis
+from ..models import (
+    OptimizationResult,
+    OptimizationStrategy,
+    Prompt,
+    PromptAnalysis,
+    placeholders,
+)
 from ..storage import FileSystemStorage, VersionStorage
+from . import chat
+from .chat import chat_options
 from .options import opened, output_options, store_option, with_store
-
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
 
 
 @click.command()
@@ -65,6 +70,7 @@ def init(target: str, sharding: bool, shard_depth: int) -> None:
 )
 @click.option("--author", help="Stored as metadata author.")
 @click.option("--force-new", is_flag=True, help="Save even if nothing changed since the latest.")
+@chat_options
 @with_store(create=True)
 def save(
     storage: VersionStorage,
@@ -85,27 +91,51 @@ def save(
     strategy: str | None,
     author: str | None,
     force_new: bool,
+    messages_file: Any,
+    config: str | None,
+    commit_message: str | None,
 ) -> None:
     """Save a new version of PROMPT_ID from --text, --file or standard input (-).
 
-    When text, role, variables and context equal the latest version's, nothing
-    is saved (unless --force-new) and the latest version is named.
+    A chat prompt: --messages FILE (a JSON list of {role, text} objects; "-" for
+    stdin). When text, messages, role, variables, context and config equal the
+    latest version's, nothing is saved (unless --force-new) and the latest
+    version is named. --config defaults to the latest version's.
     """
-    given = [s for s in (text is not None, text_file is not None, source == "-") if s]
+    given = [
+        s
+        for s in (
+            text is not None,
+            text_file is not None,
+            source == "-",
+            messages_file is not None,
+        )
+        if s
+    ]
     if len(given) != 1 or (source not in (None, "-")):
-        raise click.UsageError("give the text once: --text TEXT, --file FILE, or - for stdin")
-    body = text if text is not None else (text_file or sys.stdin).read()
+        raise click.UsageError(
+            "give the text once: --text TEXT, --file FILE, - for stdin "
+            "(or --messages FILE for a chat prompt)"
+        )
     manager = VersionManager(storage)
     latest = storage.get_latest_version(prompt_id)
+    fields: dict[str, Any] = {}
+    if messages_file is not None:
+        fields["messages"] = chat.read_messages(messages_file)
+    else:
+        fields["text"] = text if text is not None else (text_file or sys.stdin).read()
     prompt = Prompt(
         id=prompt_id,
         workflow_id=workflow_id or prompt_id,
         node_id=node_id or prompt_id,
         node_type=node_type,
-        text=body,
         role=role,
-        variables=list(variables) or list(dict.fromkeys(PLACEHOLDER.findall(body))),
+        variables=list(variables),
+        **fields,
     )
+    body = prompt.text
+    if not variables:
+        prompt = prompt.model_copy(update={"variables": placeholders(body)})
     analysis = PromptAnalysis(
         prompt_id=prompt_id,
         overall_score=overall,
@@ -132,6 +162,8 @@ def save(
         parent or (latest.version if latest else None),
         metadata=extra,
         skip_if_unchanged=not force_new,
+        config=chat.parse_config(config) if config is not None else chat.inherited_config(latest),
+        commit_message=commit_message,
     )
     if latest is not None and created.version == latest.version:
         click.echo(
@@ -194,22 +226,43 @@ def log(storage: VersionStorage, prompt_id: str, fmt: str) -> None:
             "parent": v.parent_version,
             "author": v.metadata.get("author"),
             "created": v.created_at,
+            "message": render.short(v.commit_message)
+            if fmt == "table" and v.commit_message
+            else v.commit_message,
+            "config": v.config,
         }
         for v in history
     ]
-    render.emit(rows, ["version", "score", "strategy", "parent", "author", "created"], fmt)
+    columns = ["version", "score", "strategy", "parent", "author", "created"]
+    columns += [c for c in ("message", "config") if any(r[c] is not None for r in rows)]
+    render.emit(rows, columns, fmt)
 
 
 @click.command()
 @click.argument("prompt_id")
 @click.argument("version", default="latest")
 @click.option("--text", "text_only", is_flag=True, help="Print only the prompt text.")
+@click.option(
+    "--messages",
+    "messages_only",
+    is_flag=True,
+    help="Print only a chat prompt's messages, as JSON (save --messages reads it back).",
+)
 @output_options
 @with_store()
-def show(storage: VersionStorage, prompt_id: str, version: str, text_only: bool, fmt: str) -> None:
+def show(
+    storage: VersionStorage,
+    prompt_id: str,
+    version: str,
+    text_only: bool,
+    messages_only: bool,
+    fmt: str,
+) -> None:
     """One version of PROMPT_ID: a number, latest (default), best or label:NAME."""
     found = VersionManager(storage).get_version(prompt_id, version)
-    if text_only:
+    if messages_only:
+        click.echo(render.messages_json(found))
+    elif text_only:
         click.echo(found.prompt.text)
     elif fmt in ("json", "nl"):
         click.echo(found.model_dump_json(indent=2))
@@ -227,9 +280,12 @@ def show(storage: VersionStorage, prompt_id: str, version: str, text_only: bool,
                 else None,
                 "scores": f"overall {a.overall_score:g}  clarity {a.clarity_score:g}  "
                 f"efficiency {a.efficiency_score:g}",
-                "role": found.prompt.role,
+                "kind": found.prompt.kind,
+                **({"role": found.prompt.role} if found.prompt.messages is None else {}),
                 "variables": ", ".join(found.prompt.variables) or None,
                 "metadata": found.metadata,
+                **({"config": found.config} if found.config is not None else {}),
+                **({"message": found.commit_message} if found.commit_message else {}),
             },
             "table",
         )
@@ -256,7 +312,10 @@ def diff(storage: VersionStorage, prompt_id: str, version1: str, version2: str, 
         f"{comparison['clarity_improvement']:+g}, efficiency "
         f"{comparison['efficiency_improvement']:+g}, similarity {text['similarity']:.2f}"
     )
-    if text["unified_diff"]:
+    render.comparison_extras(comparison)
+    if comparison["messages_diff"] is not None:
+        render.messages_diff(comparison["messages_diff"])
+    elif text["unified_diff"]:
         render.diff_lines(text["unified_diff"])
     else:
         click.echo("(the texts are identical)")
@@ -310,7 +369,9 @@ def render_(
 ) -> None:
     """Print a version's text with its {{placeholders}} filled (default: label:production).
 
-    Strict by default: a placeholder without a value is an error naming all of them.
+    A chat prompt prints its messages as a JSON list of {"role", "content"} objects,
+    ready for a chat-completion API. Strict by default: a placeholder without a
+    value is an error naming all of them.
     """
     variables: dict[str, str] = {}
     for pair in pairs:
@@ -324,4 +385,7 @@ def render_(
         found.render(variables)  # raises RenderError naming every missing placeholder
     for name in result.unused:
         click.echo(f"Warning: {name} is not used by {prompt_id} {found.version}", err=True)
-    click.echo(result.text)
+    if found.prompt.messages is not None:
+        click.echo(render.dumps(list(result.messages)))  # ready for a chat-completion API
+    else:
+        click.echo(result.text)
