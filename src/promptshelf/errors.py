@@ -113,6 +113,12 @@ class PromptKindError(ValidationError):
     default_code = "PS-KIND-001"
 
 
+class DifyError(OptimizerError, ValueError):
+    """A Dify workflow file cannot be read, or a version cannot be written back into it."""
+
+    default_code = "DIFY-000"
+
+
 class VariableMismatchError(ValidationError):
     """Declared variables and the text's placeholders disagree (strict mode)."""
 
@@ -194,6 +200,7 @@ __all__ = [
     "CorruptVersionError",
     "DatabaseError",
     "DeleteError",
+    "DifyError",
     "InvalidPromptIdError",
     "InvalidVersionError",
     "LabelError",

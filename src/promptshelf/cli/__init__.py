@@ -15,7 +15,7 @@ import pydantic
 
 from .. import __version__
 from ..errors import ConfigurationError, OptimizerError, ValidationError
-from . import labels, maintenance, transfer, versions
+from . import dify, labels, maintenance, transfer, versions
 
 
 class ShelfGroup(click.Group):
@@ -63,6 +63,7 @@ for _command in (
     maintenance.compress,
     maintenance.restore,
     maintenance.trash,
+    dify.dify,
 ):
     cli.add_command(_command)
 
