@@ -1,7 +1,11 @@
 """Diff benchmark: time and peak memory of ``compare_versions``' text diff on large texts.
 
 Cases: 30 KB and 8 MB texts, each against itself, against a copy with scattered
-one-word edits, and against an unrelated text of the same size. The floor is a
+one-word edits, and against an unrelated text of the same size. Then the whole
+command, as a user runs it: ``promptshelf diff`` of a 7.8 MB version (the most a
+version may hold is 8 MiB serialized) against itself and against an edited copy,
+each in a fresh process, with its wall time and peak resident memory (the
+interpreter, the imports, reading both versions and printing included). The floor is a
 linear pass a diff cannot beat (``splitlines`` and ``split`` of both texts),
 measured in the same run; the ratio to it is what to compare between machines.
 Peak memory is traced (``tracemalloc``) in a second, separate run of each case,
@@ -22,11 +26,15 @@ import argparse
 import difflib
 import json
 import random
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
+from promptshelf import FileSystemStorage, Prompt, PromptAnalysis, VersionManager
 from promptshelf.diff import text_summary
 
 KB, MB = 1024, 1024 * 1024
@@ -82,6 +90,48 @@ def peak_mib(func: Callable[[str, str], Any], old: str, new: str) -> float:
         tracemalloc.stop()
 
 
+#: Runs the command in this interpreter and reports its own peak resident set on stderr
+#: (VmHWM: ru_maxrss would carry the parent's peak across the exec on Linux).
+CHILD = """
+import sys
+from promptshelf.cli import cli
+try:
+    cli(sys.argv[1:], prog_name="promptshelf", standalone_mode=False)
+finally:
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    print("MAXRSS", peak, file=sys.stderr)
+"""
+
+
+def command_figures(figures: dict[str, Any]) -> None:
+    """``promptshelf diff`` end to end on a 7.8 MB version, each run in a fresh process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = FileSystemStorage(f"{tmp}/store")
+        manager = VersionManager(store)
+        text = make_text(7_800_000, seed=1)
+        analysis = PromptAnalysis(
+            prompt_id="big", overall_score=1, clarity_score=1, efficiency_score=1
+        )
+        for body in (text, edited(text, 950, seed=2)):
+            prompt = Prompt(id="big", workflow_id="w", node_id="n", node_type="llm", text=body)
+            manager.create_version(prompt, analysis)
+        store.close()
+        for name, args in (
+            ("self", ["1.0.0", "1.0.0"]),
+            ("edited", ["1.0.0", "1.0.1"]),
+            ("edited-json", ["1.0.0", "1.0.1", "--json"]),
+        ):
+            argv = [sys.executable, "-c", CHILD, "diff", "--store", f"{tmp}/store", "big", *args]
+            start = time.perf_counter()
+            done = subprocess.run(argv, capture_output=True, text=True, check=True)
+            seconds = time.perf_counter() - start
+            rss = int(done.stderr.split("MAXRSS")[-1]) / 1024
+            key = f"cli-8MB-{name}"
+            figures[key] = {"seconds": round(seconds, 2), "peak_rss_mib": round(rss)}
+            print(f"{key:<22}{seconds:>9.2f}{'':>17}{rss:>10.0f} (resident)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--old", action="store_true", help="also time the replaced matcher")
@@ -116,6 +166,7 @@ def main() -> None:
             seconds = timed(old_character_ratio, base, cases["edited"])
             figures[f"{label}-edited-old-matcher"] = {"seconds": round(seconds, 2)}
             print(f"{label + '-edited-old':<22}{seconds:>9.2f}")
+    command_figures(figures)
     print(json.dumps(figures))
 
 
