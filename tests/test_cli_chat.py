@@ -162,3 +162,18 @@ def test_kind_change_is_refused(chat_store: str) -> None:
     assert result.exit_code == 2
     assert "support is a chat prompt; a text version cannot follow it" in result.stderr
     assert "[PS-KIND-001]" in result.stderr
+
+
+def test_diff_words_on_a_text_prompt(tmp_path: Path) -> None:
+    store = str(tmp_path / "store")
+    run(store, "save", "p", "--text", "one\ntwo\nthe quick brown fox\nfour\nfive\nsix\nseven")
+    run(store, "save", "p", "--text", "one\ntwo\nthe quick red fox\nfour\nfive\nsix\nseven")
+    out = run(store, "diff", "p", "1.0.0", "1.0.1", "--words").stdout.splitlines()
+    assert out[1:] == [
+        "  one",
+        "  two",
+        "~ the quick [-brown-]{+red+} fox",
+        "  four",
+        "  five",
+        "  …",
+    ]

@@ -183,3 +183,24 @@ def test_compare_versions_of_a_chat_prompt() -> None:
     assert ops[2]["role_changed"] and ops[2]["fields"] == ["role"]
     words = [w for w in ops[0]["text"]["ops"][0]["words"] if w["op"] != "equal"]
     assert words == [{"op": "insert", "old": "", "new": "friendly "}]
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["reversed", "two-letter", "periodic"],
+)
+def test_adversarial_inputs_stay_correct_with_bounded_work(case: str) -> None:
+    n = 20_000
+    rnd = random.Random(5)
+    if case == "reversed":  # one unique anchor per level: the budget stops the recursion
+        a = [f"line {i}" for i in range(n)]
+        b = a[::-1]
+    elif case == "two-letter":  # no unique line at all
+        a = [rnd.choice("ab") for _ in range(n)]
+        b = [rnd.choice("ab") for _ in range(n)]
+    else:
+        a = [str(i % 500) for i in range(n)]
+        b = [str((i * 7) % 500) for i in range(n)]
+    assert _apply(a, b, opcodes(a, b)) == b
+    d = diff_text("\n".join(a), "\n".join(b))
+    assert 0.0 <= d.similarity <= 1.0

@@ -297,10 +297,18 @@ def show(
 @click.argument("prompt_id")
 @click.argument("version1")
 @click.argument("version2")
+@click.option(
+    "--words", is_flag=True, help="Mark changed words inline ([-old-]{+new+}), not whole lines."
+)
 @output_options
 @with_store()
-def diff(storage: VersionStorage, prompt_id: str, version1: str, version2: str, fmt: str) -> None:
-    """Text diff and score deltas from VERSION1 to VERSION2 (numbers, latest, best, label:NAME)."""
+def diff(
+    storage: VersionStorage, prompt_id: str, version1: str, version2: str, words: bool, fmt: str
+) -> None:
+    """Text diff and score deltas from VERSION1 to VERSION2 (numbers, latest, best, label:NAME).
+
+    A chat prompt is compared message by message, changed words marked inline.
+    """
     comparison = VersionManager(storage).compare_versions(prompt_id, version1, version2)
     if fmt in ("json", "nl"):
         click.echo(render.dumps(comparison))
@@ -315,6 +323,8 @@ def diff(storage: VersionStorage, prompt_id: str, version1: str, version2: str, 
     render.comparison_extras(comparison)
     if comparison["messages_diff"] is not None:
         render.messages_diff(comparison["messages_diff"])
+    elif text["unified_diff"] and words:
+        render.word_lines(text["ops"])
     elif text["unified_diff"]:
         render.diff_lines(text["unified_diff"])
     else:
