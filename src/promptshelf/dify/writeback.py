@@ -9,7 +9,9 @@ back the exact bytes, the patched document is dumped the same way: every
 unchanged line comes out as it was, and the changed text is laid out as Dify
 itself would lay it out. Any other file (comments, other key order or quoting,
 hand edits) is patched in place: each changed scalar's span (from PyYAML's
-node marks) is replaced by a double-quoted scalar, and nothing else is touched.
+node marks) is replaced, by a literal block at the same indentation where the
+old one was a literal block and the text allows it, else by a double-quoted
+scalar, and nothing else is touched.
 
 Either way the result is parsed again and compared with the input everywhere,
 the patched fields set to their new texts: any other difference refuses the
@@ -109,7 +111,12 @@ def apply_versions(
     expected = copy.deepcopy(app.document)
     for path, value in patches.items():
         _set(expected, path, value)
-    out = dump(expected) if dump is not None else _patch_in_place(text, patches)
+    if dump is not None:
+        out = dump(expected)
+    else:
+        out = _patch_in_place(text, patches, literal=True)
+        if parse_yaml(out, "the patched file") != expected:
+            out = _patch_in_place(text, patches, literal=False)  # every text double-quoted
     if parse_yaml(out, "the patched file") != expected:
         raise DifyError(
             f"writing into {where} would change more than the prompt texts; nothing was written",
@@ -211,8 +218,12 @@ def _style(document: Any, text: str) -> tuple[str, Callable[[Any], str] | None]:
     return "in-place", None
 
 
-def _patch_in_place(text: str, patches: dict[Path, str]) -> str:
-    """Replace the span of each patched scalar with a double-quoted scalar; keep the rest."""
+def _patch_in_place(text: str, patches: dict[Path, str], *, literal: bool) -> str:
+    """Replace the span of each patched scalar; keep the rest.
+
+    A literal block (``|``) stays a literal block at its indentation where the new
+    text can be one (``literal``); anything else becomes a double-quoted scalar.
+    """
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     escape_unicode = not any(ord(c) > 127 for c in text)  # an all-ASCII file stays ASCII
     spans = []
@@ -228,7 +239,8 @@ def _patch_in_place(text: str, patches: dict[Path, str]) -> str:
             # A block scalar's span runs to the start of the next line; keep that line break.
             while end > start and text[end - 1] == "\n":
                 end -= 1
-        scalar = _double_quoted(value, escape_unicode)
+        block = _literal_block(text, node, value, escape_unicode) if literal else None
+        scalar = block if block is not None else _double_quoted(value, escape_unicode)
         if start == end and start > 0 and text[start - 1] == ":":
             scalar = " " + scalar  # a null value: "key:" needs a space before its new text
         spans.append((start, end, scalar))
@@ -236,6 +248,32 @@ def _patch_in_place(text: str, patches: dict[Path, str]) -> str:
     for start, end, scalar in sorted(spans, reverse=True):
         out = out[:start] + scalar + out[end:]
     return out
+
+
+def _literal_block(
+    text: str, node: yaml.ScalarNode, value: str, escape_unicode: bool
+) -> str | None:
+    """``value`` as a literal block at the indentation of the block it replaces, or None
+    when it cannot be one simply (not a literal block before, a leading space or line
+    break, trailing blank lines, characters a literal block cannot hold)."""
+    if node.style != "|" or not value or value[0] in " \n" or value.endswith("\n\n"):
+        return None
+    if escape_unicode and not value.isascii():
+        return None
+    if not all(c.isprintable() or c in "\t\n" for c in value):
+        return None
+    start = node.start_mark.index
+    header_end = text.find("\n", start, node.end_mark.index)
+    if header_end < 0:
+        return None
+    content = text[header_end + 1 : node.end_mark.index].split("\n")
+    first = next((line for line in content if line.strip()), None)
+    if first is None:
+        return None
+    indent = len(first) - len(first.lstrip(" "))
+    chomp = "" if value.endswith("\n") else "-"
+    lines = value.removesuffix("\n").split("\n")
+    return f"|{chomp}\n" + "\n".join(" " * indent + line if line else "" for line in lines)
 
 
 def _double_quoted(value: str, escape_unicode: bool) -> str:
