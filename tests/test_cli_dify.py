@@ -148,3 +148,19 @@ def test_newer_dsl_versions_are_read_with_a_warning(tmp_path: Path) -> None:
     result = run(str(tmp_path / "store"), "import", str(newer))
     assert result.exit_code == 0
     assert "Warning: " in result.stderr and "DSL version 0.9.0" in result.stderr
+
+
+def test_unwritable_output_is_one_coded_line_and_a_symlink_is_followed(
+    store: str, app: Path, tmp_path: Path
+) -> None:
+    pid = f"{KEY}_1721117961155"
+    shown = json.loads(plain(store, "show", pid, "--messages").stdout)
+    shown[0]["text"] += "\nOne more rule."
+    plain(store, "save", pid, "--messages", "-", input=json.dumps(shown))
+    bad = run(store, "apply", str(app), "--label", "latest", "-o", str(tmp_path / "no" / "x.yml"))
+    assert bad.exit_code == 1
+    assert "cannot write" in bad.stderr and bad.stderr.rstrip().endswith("[DIFY-WRITE-001]")
+    link = tmp_path / "link.yml"
+    link.symlink_to(app)
+    assert run(store, "apply", str(link), "--label", "latest").exit_code == 0
+    assert link.is_symlink() and "One more rule." in app.read_text(encoding="utf-8")

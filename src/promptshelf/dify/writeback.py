@@ -300,7 +300,22 @@ def _node_at(root: yaml.Node | None, path: Path) -> yaml.Node | None:
 
 
 def write_atomically(path: FsPath, data: bytes) -> None:
-    """Replace ``path`` with ``data``: a temp file beside it, fsynced, renamed, dir fsynced."""
+    """Replace ``path`` with ``data``: a temp file beside it, fsynced, renamed, dir fsynced.
+
+    A symlink is followed (the file it names is replaced, the link stays); a failure
+    leaves the old file as it was and raises ``DifyError`` (``DIFY-WRITE-001``).
+    """
+    try:
+        _write(path.resolve(), data)
+    except OSError as exc:
+        raise DifyError(
+            f"cannot write {path}: {exc.strerror or exc}; the file is as it was",
+            error_code="DIFY-WRITE-001",
+            context={"path": str(path)},
+        ) from None
+
+
+def _write(path: FsPath, data: bytes) -> None:
     directory = path.parent
     mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
