@@ -46,3 +46,26 @@ def test_migrate_command_reports_a_diverged_history_and_exits_1(tmp_path: Path) 
     assert "[LABEL-DIVERGED]" not in result.stdout
     with SQLiteStorage(tmp_path / "shelf.db") as dest:
         assert [e.actor for e in dest.label_history("p0")] == ["someone else"]
+
+
+def test_jsonl_export_and_import_carry_labels_history_and_trash(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    out = tmp_path / "all.jsonl"
+    exported = CliRunner().invoke(cli, ["export", "--store", str(tmp_path / "src"), str(out)])
+    assert exported.stdout == (
+        f"exported 16 version(s) to {out}; 16 label event(s) to {tmp_path}/all.labels.jsonl; "
+        f"5 trashed version(s) to {tmp_path}/all.trash.jsonl\n"
+    )
+    assert len(out.read_text().splitlines()) == 16  # still one PromptVersion per line
+    again = CliRunner().invoke(cli, ["export", "--store", str(tmp_path / "src"), str(out)])
+    assert again.exit_code == 1 and "PS-EXPORT-001" in again.output
+    imported = CliRunner().invoke(cli, ["import", "--store", str(tmp_path / "back"), str(out)])
+    assert imported.exit_code == 0, imported.output
+    back = FileSystemStorage(tmp_path / "back")
+    assert inventory(back) == inventory(source)
+    (tmp_path / "all.trash.jsonl").write_text('{"deleted_at": "yesterday"}\n')
+    bad = CliRunner().invoke(cli, ["import", "--store", str(tmp_path / "none"), str(out)])
+    assert bad.exit_code == 1 and "all.trash.jsonl line 1 is not valid" in bad.output
+    assert "missing key 'version'" in bad.output and "PS-IMPORT-001" in bad.output
+    assert FileSystemStorage(tmp_path / "none").list_held_prompts() == []

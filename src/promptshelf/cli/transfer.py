@@ -10,9 +10,11 @@ from typing import Any
 
 import click
 
+from .. import jsonl
 from ..errors import OptimizerError
 from ..migrate import MigrationReport, migrate
 from ..models import PromptVersion
+from ..original import original_problems, write_original_index
 from ..storage import FileSystemStorage, InMemoryStorage, VersionStorage
 from ..storage.fsindex import detect_layout
 from .options import opened, with_store
@@ -30,6 +32,8 @@ def import_(storage: VersionStorage, path: Path) -> None:
     else:
         source = InMemoryStorage()
         source.save_versions(_read_versions(path))
+        if path.suffix == ".jsonl":
+            jsonl.load_side_files(source, path)  # labels and trash exported beside it
     _report(migrate(source, storage, progress=_progress("importing")), "imported")
 
 
@@ -113,21 +117,47 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
 @click.argument("dest")
 @with_store()
 def export(storage: VersionStorage, dest: str) -> None:
-    """Export to DEST: a directory in the original layout, or a .jsonl file."""
+    """Export everything to DEST: a directory the original implementation reads (labels and
+    trash beside it, where the original does not look), a .jsonl file, or a store URL."""
     if dest.endswith(".jsonl"):
-        path = Path(dest)
-        if path.exists():
-            raise OptimizerError(f"{dest} exists; not overwriting it", error_code="PS-EXPORT-001")
-        count = 0
-        with path.open("x", encoding="utf-8") as handle:
-            for prompt_id in storage.list_prompts():
-                for version in storage.list_versions(prompt_id):
-                    handle.write(version.model_dump_json() + "\n")
-                    count += 1
-        click.echo(f"exported {count} version(s) to {dest}")
-        return
-    with opened(dest, create=True) as target:
-        _report(migrate(storage, target, progress=_progress("exporting")), "exported")
+        _export_jsonl(storage, Path(dest))
+    elif "://" in dest:
+        with opened(dest, create=True) as target:
+            _report(migrate(storage, target, progress=_progress("exporting")), "exported")
+    else:
+        _export_original(storage, Path(dest))
+
+
+def _export_original(storage: VersionStorage, dest: Path) -> None:
+    """The original's layout and format: no checksums, nothing compressed, a current
+    ``.index.json`` in its exact form; checked against its rules afterwards."""
+    if dest.exists() and detect_layout(str(dest)):
+        raise OptimizerError(
+            f"{dest} holds a sharded store; export writes the original's flat layout",
+            error_code="PS-EXPORT-001",
+            context={"path": str(dest)},
+        )
+    target = FileSystemStorage(dest, checksums=False)
+    try:
+        report = migrate(storage, target, progress=_progress("exporting"))
+        write_original_index(target)
+    finally:
+        target.close()
+    problems = original_problems(dest)
+    for problem in problems:
+        click.echo(f"Error: the original implementation would not read {problem}", err=True)
+    _report(report, "exported")
+    if problems:
+        sys.exit(1)
+
+
+def _export_jsonl(storage: VersionStorage, path: Path) -> None:
+    versions, events, trashed = jsonl.write(storage, path)
+    labels, trash = jsonl.side_files(path)
+    line = f"exported {versions} version(s) to {path}"
+    line += f"; {events} label event(s) to {labels}" if events else ""
+    line += f"; {trashed} trashed version(s) to {trash}" if trashed else ""
+    click.echo(line)
 
 
 @click.command(name="migrate")
