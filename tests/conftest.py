@@ -1,16 +1,21 @@
 """One ``storage`` fixture, parametrized over every backend.
 
-A backend joins the contract suite by adding one factory to ``BACKENDS``.
+A backend joins the contract suite by adding one factory to ``BACKENDS``, and
+the multi-process tests and the state machine by adding how a store of its
+kind is opened again to ``REOPENERS`` (see :func:`reopen`).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -57,6 +62,58 @@ BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], VersionStorage]] = {
     "sqlite": _sqlite,
     "postgres": _postgres,
 }
+
+
+@dataclass(frozen=True)
+class Reopen:
+    """Opens one store again, in this process or in another: picklable, so a spawned or
+    forked worker gets it as an argument and calls it."""
+
+    opener: Callable[..., VersionStorage]  # a class or a module-level function
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    fork_safe: bool = True  # False: workers must be spawned (a pool's sockets and threads)
+
+    def __call__(self) -> VersionStorage:
+        return self.opener(*self.args, **self.kwargs)
+
+    def processes(self) -> Any:
+        """The multiprocessing context workers of this store start in."""
+        return multiprocessing.get_context("fork" if self.fork_safe else "spawn")
+
+
+def _reopen_filesystem(store: Any, request: pytest.FixtureRequest) -> Reopen:
+    options = {
+        "use_index": store.use_index,
+        "use_cache": store.use_cache,
+        "enable_sharding": store.enable_sharding,
+        "shard_depth": store.shard_depth,
+        "checksums": store.checksums,
+    }
+    return Reopen(FileSystemStorage, (str(store.storage_dir),), options)
+
+
+#: backend_name -> how a store of that backend is opened again. A backend whose stores live
+#: in one process (memory) has none: the tests that need a second process skip it.
+REOPENERS: dict[str, Callable[[Any, pytest.FixtureRequest], Reopen]] = {
+    "filesystem": _reopen_filesystem,
+    "sqlite": lambda store, request: Reopen(SQLiteStorage, (str(store.path),)),
+    "postgres": lambda store, request: Reopen(
+        PostgresStorage,
+        (request.getfixturevalue("postgres_url"),),
+        {"schema": store.schema},
+        fork_safe=False,
+    ),
+}
+
+
+def reopen(store: VersionStorage, request: pytest.FixtureRequest) -> Reopen:
+    """How to open ``store`` again (same data, same options), here or in another process;
+    skips the test for a backend that keeps its data in one process."""
+    factory = REOPENERS.get(store.backend_name)
+    if factory is None:
+        pytest.skip(f"a {store.backend_name} store cannot be opened by another process")
+    return factory(store, request)
 
 
 @pytest.fixture(params=sorted(BACKENDS))

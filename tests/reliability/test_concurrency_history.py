@@ -7,22 +7,25 @@ from __future__ import annotations
 import multiprocessing
 import random
 import time
-from pathlib import Path
 
 import pytest
 
-from promptshelf import VersionStorage, open_storage
+from promptshelf import VersionStorage
 
-from conftest import BACKENDS
+from conftest import Reopen, reopen
 from helpers import make_version
 
 PROMPTS = ["a", "b", "c"]
 
 
 def _worker(
-    target: str, schema: str | None, worker: int, ops: int, seed: int, out: multiprocessing.Queue
-) -> None:  # type: ignore[type-arg]
-    store = open_storage(target) if schema is None else open_storage(target, schema=schema)
+    open_store: Reopen,
+    worker: int,
+    ops: int,
+    seed: int,
+    out: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    store = open_store()
     rng = random.Random(seed + worker)
     mine: list[tuple[str, str]] = []
     history = []
@@ -42,6 +45,7 @@ def _worker(
             prompt = rng.choice(PROMPTS)
             seen = set(store.list_version_numbers(prompt))
             history.append(("list", prompt, sorted(seen), start, time.monotonic_ns()))
+    store.close()
     out.put(history)
 
 
@@ -71,23 +75,14 @@ def check_history(events: list[tuple]) -> int:
     return checked
 
 
-@pytest.mark.parametrize("kind", ["filesystem", "sqlite", "postgres"])
 def test_random_operations_linearize(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    storage: VersionStorage, request: pytest.FixtureRequest
 ) -> None:
-    store: VersionStorage = BACKENDS[kind](tmp_path, request)
-    if kind == "filesystem":
-        target, schema = str(store.storage_dir), None  # type: ignore[attr-defined]
-    elif kind == "sqlite":
-        target, schema = f"sqlite:///{store.path}", None  # type: ignore[attr-defined]
-    else:
-        target, schema = request.getfixturevalue("postgres_url"), store.schema  # type: ignore[attr-defined]
-    ctx = multiprocessing.get_context("fork")
+    open_store = reopen(storage, request)
+    ctx = open_store.processes()
     out = ctx.Queue()
     seed = 20261124
-    workers = [
-        ctx.Process(target=_worker, args=(target, schema, w, 150, seed, out)) for w in range(4)
-    ]
+    workers = [ctx.Process(target=_worker, args=(open_store, w, 150, seed, out)) for w in range(4)]
     for p in workers:
         p.start()
     events = [e for _ in workers for e in out.get(timeout=180)]
@@ -97,9 +92,8 @@ def test_random_operations_linearize(
     checked = check_history(events)
     saves = sum(1 for e in events if e[0] == "save")
     deletes = sum(1 for e in events if e[0] == "delete")
-    assert store.get_storage_stats()["total_versions"] == saves - deletes
+    assert storage.get_storage_stats()["total_versions"] == saves - deletes
     print(
-        f"T17 {kind}: 4 processes x 150 ops, saves {saves}, deletes {deletes}, "
+        f"T17 {storage.backend_name}: 4 processes x 150 ops, saves {saves}, deletes {deletes}, "
         f"reads checked against the history {checked}, violations 0, seed {seed}"
     )
-    store.close()

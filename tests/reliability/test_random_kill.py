@@ -118,12 +118,14 @@ def test_killed_postgres_clients_leave_no_half_written_rows(
             stdout=subprocess.PIPE,
             text=True,
         )
-        time.sleep(rng.uniform(1.0, 1.6))
+        assert child.stdout is not None
+        lines = [child.stdout.readline()]  # the writer is in its loop, however slow start-up was
+        time.sleep(rng.uniform(0.0, 0.3))  # then a random moment, most likely mid-transaction
         os.kill(child.pid, signal.SIGKILL)
         out, _ = child.communicate()
         acked += [
             (line.split()[1], line.split()[2])
-            for line in out.splitlines()
+            for line in [*lines, *out.splitlines()]
             if line.startswith("ACK")
         ]
     store = PostgresStorage(postgres_url, schema=schema)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import multiprocessing
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -16,7 +15,7 @@ from promptshelf import (
 from promptshelf.errors import LabelInUseError
 from promptshelf.models import LabelAction
 
-from conftest import BACKENDS
+from conftest import Reopen, reopen
 from helpers import make_version
 
 
@@ -107,28 +106,21 @@ def test_returned_events_are_immutable(labelled: VersionStorage) -> None:
     assert labelled.get_label("p", "production") == "1.0.0"
 
 
-def _mover(kind: str, root: str, schema: str | None, versions: list[str], count: int) -> None:
-    from promptshelf import open_storage
-
-    store = open_storage(root) if schema is None else open_storage(root, schema=schema)
-    for i in range(count):
-        store.set_label("p", "production", versions[i % len(versions)], actor=kind)
+def _mover(kind: str, open_store: Reopen, versions: list[str], count: int) -> None:
+    with open_store() as store:
+        for i in range(count):
+            store.set_label("p", "production", versions[i % len(versions)], actor=kind)
 
 
-MULTI_PROCESS = ["filesystem", "sqlite", "postgres"]
-
-
-@pytest.mark.parametrize("kind", MULTI_PROCESS)
 def test_two_processes_moving_one_label(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    storage: VersionStorage, request: pytest.FixtureRequest
 ) -> None:
-    store = BACKENDS[kind](tmp_path, request)
+    open_store = reopen(storage, request)
     for number in ("1.0.0", "1.1.0", "1.2.0", "1.3.0"):
-        store.save_version(make_version("p", number))
-    target, schema = _target_of(store, request)
-    ctx = multiprocessing.get_context("spawn")
+        storage.save_version(make_version("p", number))
+    ctx = open_store.processes()
     movers = [
-        ctx.Process(target=_mover, args=(f"w{w}", target, schema, versions, 200))
+        ctx.Process(target=_mover, args=(f"w{w}", open_store, versions, 200))
         for w, versions in enumerate([["1.0.0", "1.1.0"], ["1.2.0", "1.3.0"]])
     ]
     for p in movers:
@@ -136,66 +128,50 @@ def test_two_processes_moving_one_label(
     for p in movers:
         p.join(180)
         assert p.exitcode == 0
-    history = store.label_history("p", "production")
+    history = storage.label_history("p", "production")
     assert len(history) == 400
     assert [e.seq for e in history] == list(range(1, 401))
     previous = None
     for event in history:  # each event starts where the one before it ended
         assert event.from_version == previous
         previous = event.to_version
-    assert store.get_label("p", "production") == history[-1].to_version
+    assert storage.get_label("p", "production") == history[-1].to_version
     assert sum(1 for e in history if e.actor == "w0") == 200
-    store.close()
 
 
-def _target_of(store: VersionStorage, request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    """How another process opens the same store: a target for open_storage, and a schema."""
-    if store.backend_name == "filesystem":
-        return str(store.storage_dir), None  # type: ignore[attr-defined]
-    if store.backend_name == "sqlite":
-        return f"sqlite:///{store.path}", None  # an absolute path: sqlite:////...  # type: ignore[attr-defined]
-    return request.getfixturevalue("postgres_url"), store.schema  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("kind", MULTI_PROCESS)
 def test_a_cache_never_serves_a_moved_label(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+    storage: VersionStorage, request: pytest.FixtureRequest
 ) -> None:
-    store = BACKENDS[kind](tmp_path, request)
+    open_store = reopen(storage, request)
     numbers = ["1.0.0", "1.1.0", "1.2.0"]
     for number in numbers:
-        store.save_version(make_version("p", number))
-    target, schema = _target_of(store, request)
-    ctx = multiprocessing.get_context("spawn")
+        storage.save_version(make_version("p", number))
+    ctx = open_store.processes()
     to_child, from_child = ctx.Queue(), ctx.Queue()
 
     def ask() -> str:
         to_child.put("go")
         return from_child.get(timeout=60)
 
-    child = ctx.Process(target=_follower_bridge, args=(target, schema, 30, to_child, from_child))
+    child = ctx.Process(target=_follower_bridge, args=(open_store, 30, to_child, from_child))
     child.start()
     for i in range(30):
         expected = numbers[i % 3]
-        store.set_label("p", "production", expected)
+        storage.set_label("p", "production", expected)
         assert ask() == expected
     child.join(60)
     assert child.exitcode == 0
-    store.close()
 
 
 def _follower_bridge(
-    root: str,
-    schema: str | None,
+    open_store: Reopen,
     rounds: int,
     inbox: multiprocessing.Queue,  # type: ignore[type-arg]
-    outbox: multiprocessing.Queue,
-) -> None:  # type: ignore[type-arg]
-    from promptshelf import open_storage
-
-    store = open_storage(root) if schema is None else open_storage(root, schema=schema)
-    for _ in range(rounds):
-        inbox.get(timeout=60)
-        store.get_version("p", "1.0.0")  # warm every cache the store has
-        found = store.get_version_by_label("p", "production")
-        outbox.put(found.version if found else None)
+    outbox: multiprocessing.Queue,  # type: ignore[type-arg]
+) -> None:
+    with open_store() as store:
+        for _ in range(rounds):
+            inbox.get(timeout=60)
+            store.get_version("p", "1.0.0")  # warm every cache the store has
+            found = store.get_version_by_label("p", "production")
+            outbox.put(found.version if found else None)

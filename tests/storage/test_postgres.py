@@ -130,15 +130,6 @@ def _run_creators(url: str, schema: str, processes: int, count: int) -> list[str
     return made
 
 
-def test_processes_creating_versions_of_one_prompt(postgres_url: str, schema: str) -> None:
-    PostgresStorage(postgres_url, schema=schema).close()
-    made = _run_creators(postgres_url, schema, processes=4, count=25)
-    assert len(made) == len(set(made)) == 100
-    store = PostgresStorage(postgres_url, schema=schema)
-    assert sorted(store.list_version_numbers("wf_001_llm_1")) == sorted(made)
-    store.close()
-
-
 def test_many_processes_opening_a_fresh_schema_at_once(postgres_url: str, schema: str) -> None:
     made = _run_creators(postgres_url, schema, processes=4, count=2)
     assert len(set(made)) == 8

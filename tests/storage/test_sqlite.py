@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import signal
 import sqlite3
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from promptshelf import SQLiteStorage, VersionManager
+from promptshelf import SQLiteStorage
 from promptshelf.errors import CorruptStoreError
 
-from helpers import make_analysis, make_prompt, make_version
+from helpers import make_version
 
 
 def test_documented_pragmas(tmp_path: Path) -> None:
@@ -76,31 +75,6 @@ def test_a_damaged_database_gives_a_coded_error(tmp_path: Path, damage: str) -> 
     with pytest.raises(CorruptStoreError) as caught:
         SQLiteStorage(path).get_version("a", "1.0.0")
     assert caught.value.error_code == "STORE-CORRUPT-001"
-
-
-def _create_many(path: str, count: int, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    manager = VersionManager(SQLiteStorage(path))
-    queue.put(
-        [manager.create_version(make_prompt(), make_analysis()).version for _ in range(count)]
-    )
-
-
-def test_processes_creating_versions_of_one_prompt(tmp_path: Path) -> None:
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    path = str(tmp_path / "a.db")
-    SQLiteStorage(path).close()
-    workers = [ctx.Process(target=_create_many, args=(path, 25, queue)) for _ in range(4)]
-    for p in workers:
-        p.start()
-    made = [v for _ in workers for v in queue.get(timeout=120)]
-    for p in workers:
-        p.join(60)
-        assert p.exitcode == 0
-    assert len(made) == len(set(made)) == 100
-    store = SQLiteStorage(path)
-    assert sorted(store.list_version_numbers("wf_001_llm_1")) == sorted(made)
-    assert store.integrity_check() == "ok"
 
 
 CHILD = """

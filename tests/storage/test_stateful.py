@@ -1,27 +1,22 @@
-"""A hypothesis state machine: random saves, deletes, restores and label moves on a real
-backend, checked after every step against a plain dict model."""
+"""A hypothesis state machine: random saves, deletes, restores, label moves and reopenings on
+every backend in conftest.BACKENDS, checked after every step against a plain dict model."""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from promptshelf import (
-    FileSystemStorage,
-    InMemoryStorage,
-    SQLiteStorage,
-    VersionConflictError,
-    VersionNotFoundError,
-    VersionStorage,
-)
+from promptshelf import VersionConflictError, VersionNotFoundError, VersionStorage
 from promptshelf.errors import LabelInUseError
 
+from conftest import BACKENDS, REOPENERS, Reopen
 from helpers import make_version
 
 PROMPTS = st.sampled_from(["a", "b"])
@@ -30,16 +25,13 @@ LABELS = st.sampled_from(["production", "staging"])
 
 
 class StoreMachine(RuleBasedStateMachine):
-    backend = "memory"
+    #: a fresh store in a directory, and how to open it again (None: it cannot be)
+    make: Callable[[Path], tuple[VersionStorage, Reopen | None]]
 
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="shelf-state-"))
-        self.store: VersionStorage = {
-            "memory": lambda: InMemoryStorage(),
-            "filesystem": lambda: FileSystemStorage(self.dir / "fs"),
-            "sqlite": lambda: SQLiteStorage(self.dir / "s.db"),
-        }[self.backend]()
+        self.store, self.reopener = type(self).make(self.dir)
         self.live: dict[tuple[str, str], str] = {}  # (prompt, version) -> text
         self.trash: dict[tuple[str, str], list[str]] = {}
         self.labels: dict[tuple[str, str], str] = {}  # (prompt, label) -> version
@@ -110,6 +102,14 @@ class StoreMachine(RuleBasedStateMachine):
             del self.labels[(prompt, label)]
             self.history[prompt] = self.history.get(prompt, 0) + 1
 
+    @precondition(lambda self: self.reopener is not None)
+    @rule()
+    def reopen(self) -> None:
+        """Close the store and open it again: what was acknowledged is all still there."""
+        assert self.reopener is not None
+        self.store.close()
+        self.store = self.reopener()
+
     @invariant()
     def matches_the_model(self) -> None:
         for prompt in ("a", "b"):
@@ -129,12 +129,21 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.store.list_prompts() == sorted({p for p, _ in self.live})
 
 
-@pytest.mark.parametrize("backend", ["memory", "filesystem", "sqlite"])
-def test_state_machine(backend: str) -> None:
-    machine = type(f"{backend.title()}Machine", (StoreMachine,), {"backend": backend})
+#: Examples per backend (each of up to 25 steps); a networked backend costs ~35 ms a step.
+EXAMPLES = {"postgres": 12}
+
+
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_state_machine(backend: str, request: pytest.FixtureRequest) -> None:
+    def make(directory: Path) -> tuple[VersionStorage, Reopen | None]:
+        store = BACKENDS[backend](directory, request)
+        reopener = REOPENERS.get(store.backend_name)
+        return store, None if reopener is None else reopener(store, request)
+
+    machine = type(f"{backend.title()}Machine", (StoreMachine,), {"make": staticmethod(make)})
     runner = machine.TestCase
     runner.settings = settings(
-        max_examples=40,
+        max_examples=EXAMPLES.get(backend, 40),
         stateful_step_count=25,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow],
