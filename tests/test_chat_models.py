@@ -141,3 +141,23 @@ def test_helpers_chat_messages_are_valid() -> None:
         "assistant",
         "user",
     ]
+
+
+def test_declared_variables_are_checked_across_every_message() -> None:
+    from promptshelf.errors import VariableMismatchError
+
+    chat = make_chat_version()
+    prompt = chat.prompt.model_copy(update={"variables": ["product", "unused"]})
+    saved = VersionManager().create_version(prompt, chat.analysis)
+    assert saved.analysis.metadata["variable_warnings"] == [
+        "declared variable 'unused' is not used in the text",
+        "placeholder {{sys.query}} is not a declared variable",
+        "placeholder {{context}} is not a declared variable",
+        "placeholder {{lang}} is not a declared variable",
+    ]
+    with pytest.raises(VariableMismatchError):
+        VersionManager(strict_variables=True).create_version(prompt, chat.analysis)
+    assert (
+        "variable_warnings"
+        not in VersionManager().create_version(chat.prompt, chat.analysis).analysis.metadata
+    )
