@@ -75,8 +75,12 @@ def test_apply_one_promoted_version_changes_only_its_field(store: str, app: Path
     label = CliRunner().invoke(cli, ["label", "set", "--store", store, pid, "production", "1.0.1"])
     assert label.exit_code == 0, label.output
     before = app.read_bytes()
-    dry = run(store, "apply", str(app), "--dry-run")
+    dry = run(store, "apply", str(app), "--dry-run", "--diff")
     assert f"would write {pid} 1.0.1" in dry.stdout and app.read_bytes() == before
+    changed = [line for line in dry.stdout.splitlines() if line.startswith(("-", "+"))]
+    assert changed[:2] == [f"--- {app}", f"+++ {app}"]
+    # the lines of that one double-quoted scalar, nothing else
+    assert len(changed) == 2 + 4 and any("careful translation" in c for c in changed[4:])
     out = app.parent / "out.yml"
     result = run(store, "apply", str(app), "-o", str(out))
     assert result.exit_code == 0, result.output

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .. import render
+from ..diff import diff_text
 from ..dify import dsl
 from ..dify.importer import import_app, kind_label, prompt_id
 from ..dify.writeback import apply_versions, changed_lines, write_atomically
@@ -110,6 +111,7 @@ def import_(storage: VersionStorage, app_file: str, workflow_id: str | None, fmt
     help="Write even when a version drops a placeholder the file's prompt has.",
 )
 @click.option("--dry-run", is_flag=True, help="Say what would change; write nothing.")
+@click.option("--diff", "show_diff", is_flag=True, help="Print the changes to the file as a diff.")
 @workflow_option
 @output_options
 @with_store()
@@ -121,6 +123,7 @@ def apply(
     output: str | None,
     allow_placeholder_changes: bool,
     dry_run: bool,
+    show_diff: bool,
     workflow_id: str | None,
     fmt: str,
 ) -> None:
@@ -169,6 +172,9 @@ def apply(
         return
     for pid, version in report.changed.items():
         click.echo(f"{'would write' if dry_run else 'wrote'} {pid} {version}")
+    if show_diff and report.changed:
+        old_text, new_text = (b.decode("utf-8-sig") for b in (raw, report.output))
+        render.diff_lines(diff_text(old_text, new_text).unified(app_file, str(target)))
     if report.left:
         reason = "no version pinned" if only_pinned else f"no version under {label}"
         click.echo(f"left as they are ({reason}): {', '.join(report.left)}")
