@@ -168,3 +168,9 @@ def test_unwritable_output_is_one_coded_line_and_a_symlink_is_followed(
     link.symlink_to(app)
     assert run(store, "apply", str(link), "--label", "latest").exit_code == 0
     assert link.is_symlink() and "One more rule." in app.read_text(encoding="utf-8")
+
+
+def test_nl_is_one_json_object_per_line(store: str, app: Path) -> None:
+    for args in (["import", str(app), "--nl"], ["apply", str(app), "--nl"]):
+        lines = run(store, *args).stdout.splitlines()
+        assert len(lines) == 1 and isinstance(json.loads(lines[0]), dict)

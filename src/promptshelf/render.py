@@ -63,9 +63,12 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> No
 
 
 def emit_mapping(data: dict[str, Any], fmt: str) -> None:
-    """A record as ``key  value`` lines, or as JSON."""
-    if fmt in ("json", "nl"):
+    """A record as ``key  value`` lines, or as JSON (``nl``: on one line)."""
+    if fmt == "json":
         click.echo(dumps(data))
+        return
+    if fmt == "nl":
+        click.echo(json.dumps(data, ensure_ascii=False, default=_plain))
         return
     width = max((len(k) for k in data), default=0)
     for key, value in data.items():
