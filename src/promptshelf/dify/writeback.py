@@ -48,7 +48,7 @@ class ApplyReport:
     changed: dict[str, str] = field(default_factory=dict)  # prompt id -> version written
     unchanged: dict[str, str] = field(default_factory=dict)  # version equals the file
     left: list[str] = field(default_factory=list)  # no version chosen: node left as it is
-    style: str = ""  # "pyyaml" (re-dumped) or "in-place" (scalars patched)
+    style: str = ""  # "pyyaml" (re-dumped) or "in-place" (scalars patched); "" if no change
     output: bytes = b""
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,10 +104,10 @@ def apply_versions(
             error_code="DIFY-PLACEHOLDER-001",
             context={"problems": problems},
         )
-    report.style, dump = _style(app.document, text)
     if not patches:
-        report.output = raw
+        report.output = raw  # nothing to write: the bytes as they came (no re-dump needed)
         return report
+    report.style, dump = _style(app.document, text)
     expected = copy.deepcopy(app.document)
     for path, value in patches.items():
         _set(expected, path, value)
