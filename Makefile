@@ -33,6 +33,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/bench_diff.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples
