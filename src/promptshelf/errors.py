@@ -101,6 +101,12 @@ class LabelHistoryDivergedError(LabelError):
     default_code = "LABEL-DIVERGED"
 
 
+class DocumentConflictError(OptimizerError, FileExistsError):
+    """A document write lost a compare-and-swap: it exists already, or its revision moved."""
+
+    default_code = "DOC-CONFLICT"
+
+
 class RenderError(OptimizerError, ValueError):
     """A strict render found placeholders with no value."""
 
@@ -201,6 +207,7 @@ __all__ = [
     "DatabaseError",
     "DeleteError",
     "DifyError",
+    "DocumentConflictError",
     "InvalidPromptIdError",
     "InvalidVersionError",
     "LabelError",

@@ -514,3 +514,96 @@ def test_manager_keeps_the_kind_of_a_prompt(storage: VersionStorage) -> None:
         )
     assert caught.value.error_code == "PS-KIND-001"
     assert storage.list_version_numbers(first.prompt_id) == ["1.0.0"]
+
+
+# -- documents: small JSON objects with compare-and-swap (the server's keys and settings) --
+
+
+def test_document_create_read_replace_delete(storage: VersionStorage) -> None:
+    from promptshelf.errors import DocumentConflictError
+
+    assert storage.get_document("keys", "k1") is None
+    created = storage.put_document("keys", "k1", {"scopes": ["read"], "name": "ci — 日本"})
+    assert (created.key, created.revision) == ("k1", 1)
+    assert storage.get_document("keys", "k1") == created
+    with pytest.raises(DocumentConflictError) as caught:
+        storage.put_document("keys", "k1", {"scopes": ["admin"]})  # create-only
+    assert caught.value.error_code == "DOC-CONFLICT"
+    replaced = storage.put_document("keys", "k1", {"scopes": ["write"]}, expected_revision=1)
+    assert replaced.revision == 2 and replaced.data == {"scopes": ["write"]}
+    with pytest.raises(DocumentConflictError):  # a stale revision loses
+        storage.put_document("keys", "k1", {"scopes": ["admin"]}, expected_revision=1)
+    with pytest.raises(DocumentConflictError):  # replacing what does not exist
+        storage.put_document("keys", "nope", {}, expected_revision=1)
+    storage.put_document("keys", "k0", {"n": 0})
+    storage.put_document("settings", "k1", {"other": True})
+    assert [d.key for d in storage.list_documents("keys")] == ["k0", "k1"]
+    assert storage.get_document("keys", "k1").data == {"scopes": ["write"]}  # type: ignore[union-attr]
+    with pytest.raises(DocumentConflictError):
+        storage.delete_document("keys", "k1", expected_revision=1)
+    assert storage.delete_document("keys", "k1", expected_revision=2)
+    assert not storage.delete_document("keys", "k1")
+    assert storage.get_document("keys", "k1") is None
+    assert storage.put_document("keys", "k1", {}).revision == 1  # created anew
+    storage.clear_all()  # versions go; documents stay
+    assert [d.key for d in storage.list_documents("keys")] == ["k0", "k1"]
+    assert storage.list_prompts() == []
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "x\x00"])
+def test_document_names_are_validated(storage: VersionStorage, name: str) -> None:
+    with pytest.raises(InvalidPromptIdError):
+        storage.put_document(name, "k", {})
+    with pytest.raises(InvalidPromptIdError):
+        storage.get_document("keys", name)
+    assert storage.list_documents("keys") == []
+
+
+def test_document_bad_data_is_refused(storage: VersionStorage) -> None:
+    from promptshelf.errors import PayloadTooLargeError
+    from promptshelf.storage.documents import MAX_DOCUMENT_BYTES
+
+    for bad in ([1, 2], {"x": float("nan")}, {"x": {1, 2}}):
+        with pytest.raises(ValidationError):
+            storage.put_document("keys", "k", bad)  # type: ignore[arg-type]
+    with pytest.raises(PayloadTooLargeError):
+        storage.put_document("keys", "k", {"x": "a" * MAX_DOCUMENT_BYTES})
+    with pytest.raises(ValidationError):
+        storage.put_document("keys", "k", {}, expected_revision=0)
+    assert storage.get_document("keys", "k") is None
+    assert storage.verify().ok
+
+
+def test_document_compare_and_swap_under_threads(storage: VersionStorage) -> None:
+    """8 threads each add 5 items to one document by read-modify-CAS: none is lost."""
+    from promptshelf.errors import DocumentConflictError
+
+    storage.put_document("settings", "counter", {"items": []})
+    errors: list[BaseException] = []
+
+    def work(thread: int) -> None:
+        try:
+            for i in range(5):
+                while True:
+                    doc = storage.get_document("settings", "counter")
+                    assert doc is not None
+                    items = [*doc.data["items"], f"{thread}-{i}"]
+                    try:
+                        storage.put_document(
+                            "settings", "counter", {"items": items}, expected_revision=doc.revision
+                        )
+                        break
+                    except DocumentConflictError:
+                        continue
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    final = storage.get_document("settings", "counter")
+    assert final is not None and final.revision == 41
+    assert sorted(final.data["items"]) == sorted(f"{t}-{i}" for t in range(8) for i in range(5))

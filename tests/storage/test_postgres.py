@@ -160,7 +160,7 @@ def test_a_schema_1_database_is_upgraded(postgres_url: str, schema: str) -> None
             (old.model_dump_json(),),
         )
     store = PostgresStorage(postgres_url, schema=schema)
-    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 3
+    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 4
     assert store.get_version("p", "1.0.0") == old
     store.save_version(make_version("p", "1.1.0"))
     store.set_label("p", "production", "1.1.0")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import semver
 from ..errors import (
+    DocumentConflictError,
     LabelNotFoundError,
     OptimizerError,
     StorageError,
@@ -37,6 +38,7 @@ from .codec import encode_version as encode_version
 from .labelevents import checked_history
 from .labelevents import labels_blocking as labels_blocking
 from .labelevents import next_label_event as next_label_event
+from .documents import Document, check_names, check_revision, decode_document, encode_document
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 if TYPE_CHECKING:
@@ -270,6 +272,54 @@ class VersionStorage(abc.ABC):
             count += 1
         return count
 
+    # -- documents: small JSON objects with compare-and-swap (API keys, settings) ------
+
+    def get_document(self, namespace: str, key: str) -> Document | None:
+        """The document under ``(namespace, key)``, or None (see :mod:`.documents`)."""
+        self._check_open()
+        check_names(namespace, key)
+        found = self._doc_get(namespace, key)
+        if found is None:
+            return None
+        return Document(key, decode_document(found[0], f"{namespace}/{key}"), found[1])
+
+    def list_documents(self, namespace: str) -> list[Document]:
+        """Every document of a namespace, sorted by key."""
+        self._check_open()
+        check_names(namespace)
+        found = self._doc_list(namespace)
+        return [
+            Document(key, decode_document(raw, f"{namespace}/{key}"), revision)
+            for key, (raw, revision) in sorted(found.items())
+        ]
+
+    def put_document(
+        self,
+        namespace: str,
+        key: str,
+        data: dict[str, Any],
+        *,
+        expected_revision: int | None = None,
+    ) -> Document:
+        """Create (``expected_revision=None``: it must not exist) or replace (it must be at
+        ``expected_revision``) a document; ``DocumentConflictError`` when that does not hold.
+        Returns the stored document with its new revision."""
+        self._check_open()
+        check_names(namespace, key)
+        expected = check_revision(expected_revision)
+        raw = encode_document(data)
+        revision = self._doc_put(namespace, key, raw, expected)
+        return Document(key, decode_document(raw, f"{namespace}/{key}"), revision)
+
+    def delete_document(
+        self, namespace: str, key: str, *, expected_revision: int | None = None
+    ) -> bool:
+        """Remove a document; True if it existed. With ``expected_revision``, only at that
+        revision (``DocumentConflictError`` if it moved)."""
+        self._check_open()
+        check_names(namespace, key)
+        return self._doc_delete(namespace, key, check_revision(expected_revision))
+
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()
         prompts = self._prompts()
@@ -437,6 +487,22 @@ class VersionStorage(abc.ABC):
     def _import_trashed(self, item: TrashedVersion) -> bool:
         """Add ``item`` to the trash unless there; see ``trash_conflict``."""
 
+    @abc.abstractmethod
+    def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
+        """The stored bytes and revision of a document, or None."""
+
+    @abc.abstractmethod
+    def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]: ...
+
+    @abc.abstractmethod
+    def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
+        """Create (``expected`` None) or compare-and-swap replace, atomically; the new
+        revision, or ``document_conflict``."""
+
+    @abc.abstractmethod
+    def _doc_delete(self, namespace: str, key: str, expected: int | None) -> bool:
+        """Remove (only at revision ``expected`` when given, else ``document_conflict``)."""
+
     def _get_latest(self, prompt_id: str) -> PromptVersion | None:
         # A version can vanish between listing and reading (a concurrent
         # delete); walk down until one reads, so "latest" is never a ghost.
@@ -468,6 +534,14 @@ def _text(value: str | None) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ValidationError(f"actor and reason must be strings, got {type(value).__name__}")
     return value
+
+
+def document_conflict(namespace: str, key: str, expected: int | None) -> DocumentConflictError:
+    what = "exists already" if expected is None else f"is not at revision {expected}"
+    return DocumentConflictError(
+        f"document {namespace}/{key} {what}",
+        context={"namespace": namespace, "key": key, "expected_revision": expected},
+    )
 
 
 def missing_version(prompt_id: str, version: str) -> VersionNotFoundError:

@@ -58,6 +58,7 @@ from .base import (
     not_in_trash,
     trash_conflict,
 )
+from .fsdocuments import DocumentFiles
 from .fsindex import (
     IndexEntry,
     IndexSnapshot,
@@ -146,6 +147,7 @@ class FileSystemStorage(VersionStorage):
         self._listings = ListingCache(enabled=use_index)
         self._snapshot = IndexSnapshot(self._root)
         self._labels_log = LabelLogs()
+        self._documents = DocumentFiles(self._root, durable, lock_timeout)
 
     # -- paths ---------------------------------------------------------------
 
@@ -648,6 +650,18 @@ class FileSystemStorage(VersionStorage):
             "shard_depth": self.shard_depth,
             "durable": self.durable,
         }
+
+    def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
+        return self._documents.get(namespace, key)
+
+    def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
+        return self._documents.list(namespace)
+
+    def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
+        return self._documents.put(namespace, key, data, expected)
+
+    def _doc_delete(self, namespace: str, key: str, expected: int | None) -> bool:
+        return self._documents.delete(namespace, key, expected)
 
     def close(self) -> None:
         self._cache.clear()

@@ -13,7 +13,14 @@ from datetime import datetime
 from .. import semver
 from ..errors import VersionConflictError
 from ..models import LabelEvent, PromptVersion, TrashEntry
-from .base import TrashedVersion, VersionStorage, missing_version, not_in_trash, trash_conflict
+from .base import (
+    TrashedVersion,
+    VersionStorage,
+    document_conflict,
+    missing_version,
+    not_in_trash,
+    trash_conflict,
+)
 from .codec import encode_version
 from .labelevents import events_to_import, labels_blocking, next_label_event
 
@@ -26,6 +33,7 @@ class InMemoryStorage(VersionStorage):
         self._events: dict[str, list[LabelEvent]] = {}
         self._trash: list[tuple[TrashEntry, bytes]] = []
         self._lock = threading.Lock()
+        self._documents: dict[tuple[str, str], tuple[bytes, int]] = {}
 
     def _save(self, version: PromptVersion) -> None:
         data = encode_version(version)
@@ -142,3 +150,30 @@ class InMemoryStorage(VersionStorage):
     def _prompts(self) -> list[str]:
         with self._lock:
             return sorted(self._versions)
+
+    def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
+        with self._lock:
+            return self._documents.get((namespace, key))
+
+    def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
+        with self._lock:
+            return {k: v for (ns, k), v in self._documents.items() if ns == namespace}
+
+    def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
+        with self._lock:
+            current = self._documents.get((namespace, key))
+            if (current[1] if current else None) != expected:
+                raise document_conflict(namespace, key, expected)
+            revision = 1 if current is None else current[1] + 1
+            self._documents[(namespace, key)] = (data, revision)
+            return revision
+
+    def _doc_delete(self, namespace: str, key: str, expected: int | None) -> bool:
+        with self._lock:
+            current = self._documents.get((namespace, key))
+            if current is None:
+                return False
+            if expected is not None and current[1] != expected:
+                raise document_conflict(namespace, key, expected)
+            del self._documents[(namespace, key)]
+            return True

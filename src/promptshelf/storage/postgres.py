@@ -35,7 +35,7 @@ from .sqlshared import SQLStorage
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Each entry upgrades the schema from the previous version; ``{s}`` is the schema name.
 MIGRATIONS: dict[int, list[str]] = {
@@ -77,6 +77,15 @@ MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE IF NOT EXISTS {s}.promptshelf_quarantine (
             prompt_id text NOT NULL, version text NOT NULL, data jsonb, sha256 text,
             reason text NOT NULL, quarantined_at timestamp NOT NULL
+        )""",
+    ],
+    4: [
+        """CREATE TABLE IF NOT EXISTS {s}.promptshelf_documents (
+            namespace text    NOT NULL,
+            key       text    NOT NULL,
+            revision  integer NOT NULL,
+            data      bytea   NOT NULL,
+            PRIMARY KEY (namespace, key)
         )""",
     ],
 }
@@ -137,6 +146,7 @@ class PostgresStorage(SQLStorage):
         self._events_t = f'"{schema}".promptshelf_label_events'
         self._trash_t = f'"{schema}".promptshelf_trash'
         self._quarantine_t = f'"{schema}".promptshelf_quarantine'
+        self._documents_t = f'"{schema}".promptshelf_documents'
         self._unique_errors = (psycopg.errors.UniqueViolation,)
         self._pool = psycopg_pool.ConnectionPool(
             url,

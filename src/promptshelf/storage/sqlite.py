@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS promptshelf_quarantine (   -- schema 3: damaged rows 
     reason         TEXT NOT NULL,
     quarantined_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS promptshelf_documents (   -- API keys, settings (see documents.py)
+    namespace TEXT    NOT NULL,
+    key       TEXT    NOT NULL,
+    revision  INTEGER NOT NULL,
+    data      BLOB    NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS promptshelf_label_events (   -- schema 2: append-only
     prompt_id    TEXT    NOT NULL,
     seq          INTEGER NOT NULL,

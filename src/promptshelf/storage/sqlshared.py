@@ -27,6 +27,7 @@ from .base import (
     TrashedVersion,
     VersionStorage,
     checked_version,
+    document_conflict,
     missing_version,
     not_in_trash,
     trash_conflict,
@@ -94,6 +95,7 @@ class SQLStorage(VersionStorage):
     _trash_t = "promptshelf_trash"
     _events_t = "promptshelf_label_events"
     _quarantine_t = "promptshelf_quarantine"
+    _documents_t = "promptshelf_documents"
     #: The columns a version row is copied by between ``versions`` and ``trash``.
     _copy_columns = "prompt_id, major, minor, patch, version, data, overall_score, created_at"
     #: What a read selects, in the order ``_decode`` takes it.
@@ -402,3 +404,68 @@ class SQLStorage(VersionStorage):
     @abc.abstractmethod
     def _where(self) -> str:
         """The database, as messages name it."""
+
+    # -- documents: each write is one statement, so the compare-and-swap is atomic ------
+
+    def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
+        with self._reading("read") as conn:
+            row = self._run(
+                conn,
+                f"SELECT data, revision FROM {self._documents_t} WHERE namespace = ? AND key = ?",
+                (namespace, key),
+            ).fetchone()
+        return None if row is None else (bytes(row[0]), int(row[1]))
+
+    def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
+        with self._reading("read") as conn:
+            rows = self._run(
+                conn,
+                f"SELECT key, data, revision FROM {self._documents_t} WHERE namespace = ?",
+                (namespace,),
+            ).fetchall()
+        return {r[0]: (bytes(r[1]), int(r[2])) for r in rows}
+
+    def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
+        with self._writing("document", None) as conn:
+            if expected is None:
+                cursor = self._run(
+                    conn,
+                    f"INSERT INTO {self._documents_t} (namespace, key, revision, data) "
+                    "VALUES (?, ?, 1, ?) ON CONFLICT (namespace, key) DO NOTHING",
+                    (namespace, key, data),
+                )
+            else:
+                cursor = self._run(
+                    conn,
+                    f"UPDATE {self._documents_t} SET data = ?, revision = revision + 1 "
+                    "WHERE namespace = ? AND key = ? AND revision = ?",
+                    (data, namespace, key, expected),
+                )
+            if cursor.rowcount != 1:
+                raise document_conflict(namespace, key, expected)
+        return 1 if expected is None else expected + 1
+
+    def _doc_delete(self, namespace: str, key: str, expected: int | None) -> bool:
+        with self._writing("document", None) as conn:
+            if expected is None:
+                cursor = self._run(
+                    conn,
+                    f"DELETE FROM {self._documents_t} WHERE namespace = ? AND key = ?",
+                    (namespace, key),
+                )
+                return cursor.rowcount == 1
+            cursor = self._run(
+                conn,
+                f"DELETE FROM {self._documents_t} WHERE namespace = ? AND key = ? AND revision = ?",
+                (namespace, key, expected),
+            )
+            if cursor.rowcount == 1:
+                return True
+            row = self._run(
+                conn,
+                f"SELECT 1 FROM {self._documents_t} WHERE namespace = ? AND key = ?",
+                (namespace, key),
+            ).fetchone()
+        if row is not None:
+            raise document_conflict(namespace, key, expected)
+        return False
