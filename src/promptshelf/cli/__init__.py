@@ -15,7 +15,7 @@ import pydantic
 
 from .. import __version__
 from ..errors import ConfigurationError, OptimizerError, ValidationError
-from . import dify, labels, maintenance, transfer, versions
+from . import dify, keys, labels, maintenance, serve, transfer, versions
 
 
 class ShelfGroup(click.Group):
@@ -64,6 +64,8 @@ for _command in (
     maintenance.restore,
     maintenance.trash,
     dify.dify,
+    serve.serve,
+    keys.keys,
 ):
     cli.add_command(_command)
 

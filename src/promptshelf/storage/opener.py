@@ -83,6 +83,7 @@ BACKENDS: dict[str, Backend] = {
             "max_size": int,
             "timeout": float,
             "durable": _bool,
+            "create": _bool,
         },
         install="pip install 'promptshelf[postgres]'",
     ),

@@ -1,0 +1,351 @@
+"""``create_app``: the ASGI application behind ``promptshelf serve``.
+
+FastAPI, because it writes the OpenAPI document (``/api/v1/openapi.json``) and
+the interactive docs (``/docs``) from the routes' own types, and validates
+request bodies against the same pydantic models the library stores. The hot
+read path stays cheap anyway: it declares no dependencies, answers with
+pre-serialized bytes (a version's canonical JSON, whose SHA-256 is its ETag),
+and reads from local stores on the event loop instead of a thread hop.
+
+What wraps every request is one pure-ASGI middleware (:class:`Observe`, not
+Starlette's ``BaseHTTPMiddleware``, which costs a task per request): it refuses
+URL-encoded separators in paths, caps request bodies (413), times the request
+for ``/metrics`` and writes the structured access log.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import unquote_to_bytes
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..errors import InvalidPromptIdError, OptimizerError
+from ..manager import VersionManager
+from ..storage.base import MAX_VERSION_BYTES, VersionStorage
+from . import problems
+from .auth import Authenticator
+from .metrics import Metrics
+from .problems import ApiError
+
+access_log = logging.getLogger("promptshelf.access")
+log = logging.getLogger("promptshelf.server")
+
+T = TypeVar("T")
+
+#: A request body may carry one version at the size limit plus its JSON envelope.
+DEFAULT_MAX_BODY = MAX_VERSION_BYTES + 64 * 1024
+#: Backends whose reads are local and short: run them on the event loop, no thread hop.
+INLINE_READ_BACKENDS = frozenset({"memory", "filesystem", "sqlite"})
+
+
+@dataclass
+class ServerState:
+    """What every route needs; ``request.app.state.promptshelf`` (see :func:`state_of`)."""
+
+    storage: VersionStorage
+    manager: VersionManager
+    auth: Authenticator
+    metrics: Metrics = field(default_factory=Metrics)
+    max_body: int = DEFAULT_MAX_BODY
+    inline_reads: bool = True
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a store read: inline for local backends, on a worker thread otherwise."""
+        if self.inline_reads:
+            return fn(*args)
+        return await run_in_threadpool(fn, *args)
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a store write (durable writes wait on fsync or a commit) on a worker thread."""
+        return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.promptshelf
+    return state
+
+
+def create_app(
+    storage: VersionStorage,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    key_cache_seconds: float = 2.0,
+    web: bool = True,
+) -> FastAPI:
+    """The application serving ``storage``: the API under ``/api/v1``, the Langfuse-compatible
+    read route, ``/healthz``, ``/readyz``, ``/metrics`` and (when installed) the web page."""
+    from . import api, langfuse
+
+    state = ServerState(
+        storage=storage,
+        manager=VersionManager(storage),
+        auth=Authenticator(storage, ttl=key_cache_seconds),
+        max_body=max_body,
+        inline_reads=storage.backend_name in INLINE_READ_BACKENDS,
+    )
+    app = FastAPI(
+        title="promptshelf",
+        version=__version__,
+        summary="The version history of LLM prompts over HTTP",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.promptshelf = state
+    app.include_router(api.router, prefix="/api/v1")
+    app.include_router(langfuse.router)
+    _operations(app, state)
+    _error_handlers(app, state)
+    if web:
+        _install_web(app, state)
+    app.add_middleware(Observe, state=state)
+    return app
+
+
+def _install_web(app: FastAPI, state: ServerState) -> None:
+    """Mount the web page when its package is there: ``promptshelf.server.web.install``."""
+    try:
+        web_module = importlib.import_module(f"{__package__}.web")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__package__}.web":
+            raise
+        return
+    install: Callable[[FastAPI, ServerState], None] | None = getattr(web_module, "install", None)
+    if install is not None:
+        install(app, state)
+
+
+def _operations(app: FastAPI, state: ServerState) -> None:
+    @app.get("/healthz", tags=["operations"], summary="The process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="The store is reachable")
+    async def readyz() -> Response:
+        try:
+            await run_in_threadpool(state.storage.get_document, "server-settings", "readyz")
+        except Exception as exc:  # any failure means not ready; the log says why
+            log.warning("not ready: %s", exc)
+            return problems.problem(503, problems.NOT_READY, f"the store is not reachable: {exc}")
+        return Response(b'{"status":"ready"}', media_type="application/json")
+
+    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this worker")
+    async def metrics() -> Response:
+        stats = await run_in_threadpool(state.storage.get_storage_stats)
+        return Response(
+            state.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+
+def _error_handlers(app: FastAPI, state: ServerState) -> None:
+    def answer(request: Request, response: Response, code: str) -> Response:
+        request.scope["promptshelf.error_code"] = code
+        return response
+
+    @app.exception_handler(OptimizerError)
+    async def library_error(request: Request, exc: OptimizerError) -> Response:
+        return answer(request, problems.from_library(exc, request.url.path), exc.error_code)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return answer(request, problems.from_api(exc, request.url.path), exc.error_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            code, status, message = problems.REQUEST_MALFORMED, 400, "the body is not valid JSON"
+        else:
+            code, status = problems.REQUEST_INVALID, 422
+            message = "; ".join(
+                f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors[:5]
+            )
+        context = {"errors": [{k: e.get(k) for k in ("loc", "msg", "type")} for e in errors[:20]]}
+        response = problems.problem(
+            status, code, message, instance=request.url.path, context=context
+        )
+        return answer(request, response, code)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        code = {
+            404: problems.HTTP_NOT_FOUND,
+            405: problems.HTTP_METHOD,
+            413: problems.REQUEST_TOO_LARGE,
+            400: problems.REQUEST_MALFORMED,
+        }.get(exc.status_code, f"HTTP-{exc.status_code}")
+        message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no route {request.method} {request.url.path}"
+        response = problems.problem(
+            exc.status_code,
+            code,
+            message,
+            instance=request.url.path,
+            headers=dict(exc.headers or {}),
+        )
+        return answer(request, response, code)
+
+    @app.exception_handler(Exception)
+    async def crash(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        response = problems.problem(
+            500, problems.SERVER_ERROR, "internal error (the server log has the details)"
+        )
+        return answer(request, response, problems.SERVER_ERROR)
+
+
+class _TooLarge(StarletteHTTPException):
+    pass
+
+
+class Observe:
+    """Path checks, body cap, metrics and the access log, around every HTTP request."""
+
+    def __init__(self, app: ASGIApp, state: ServerState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+        sent = 0
+        refused = _refuse_path(scope)
+        limit = self.state.max_body
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status, sent
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), _NOSNIFF]
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
+            await send(message)
+
+        received = 0
+
+        async def receive_capped() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge(413, f"the request body is over {limit} bytes")
+            return message
+
+        try:
+            if refused is None:
+                refused = _refuse_length(scope, limit)
+            if refused is not None:
+                scope["promptshelf.error_code"] = refused.error_code
+                await problems.from_api(refused, scope.get("path"))(scope, receive, send_observed)
+            else:
+                await self.app(scope, receive_capped, send_observed)
+        finally:
+            elapsed = time.perf_counter() - start
+            template = _template(scope, status)
+            method = scope.get("method", "")
+            self.state.metrics.observe(method, template, status, elapsed)
+            code = scope.get("promptshelf.error_code")
+            if status >= 400:
+                self.state.metrics.error(template, status, code or f"HTTP-{status}")
+            if access_log.isEnabledFor(logging.INFO):
+                _log_access(scope, method, template, status, elapsed, sent, code)
+
+
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+API_PREFIX = "/api/v1"
+
+
+def _template(scope: Scope, status: int) -> str:
+    """The route's path template (``/api/v1/prompts/{prompt_id}``): bounded metric labels."""
+    path: str | None = getattr(scope.get("route"), "path", None)
+    if path is None:
+        return "unmatched" if status == 404 else "other"
+    if scope.get("path", "").startswith(API_PREFIX) and not path.startswith(API_PREFIX):
+        return API_PREFIX + path  # a route of an included router keeps its own path
+    return path
+
+
+_ENCODED_SEPARATORS = (b"%2f", b"%5c", b"%00")
+
+
+def _refuse_path(scope: Scope) -> ApiError | None:
+    """A path with ``%2F``, ``%5C`` or ``%00`` is refused: an id never holds a separator, and
+    decoding one would let ``a%2Fversions`` reach another route. Non-UTF-8 escapes too."""
+    raw: bytes = scope.get("raw_path") or b""
+    if b"%" not in raw:
+        return None
+    lowered = raw.lower()
+    bad = next((s for s in _ENCODED_SEPARATORS if s in lowered), None)
+    reason = f"contains the encoded character {bad.decode().upper()}" if bad else None
+    if reason is None:
+        try:
+            unquote_to_bytes(raw).decode("utf-8")
+        except UnicodeDecodeError:
+            reason = "has percent-escapes that are not UTF-8"
+    if reason is None:
+        return None
+    error = InvalidPromptIdError(f"the request path {reason}; ids never contain one")
+    return ApiError(400, error.error_code, error.message)
+
+
+def _refuse_length(scope: Scope, limit: int) -> ApiError | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError:
+                return ApiError(400, problems.REQUEST_MALFORMED, "Content-Length is not a number")
+            if length > limit:
+                return ApiError(
+                    413,
+                    problems.REQUEST_TOO_LARGE,
+                    f"the request body is {length} bytes; the limit is {limit}",
+                    context={"bytes": length, "limit": limit},
+                )
+    return None
+
+
+def _log_access(
+    scope: Scope,
+    method: str,
+    route: str,
+    status: int,
+    elapsed: float,
+    sent: int,
+    code: str | None,
+) -> None:
+    client = scope.get("client")
+    record: dict[str, Any] = {
+        "event": "request",
+        "method": method,
+        "path": scope.get("path"),
+        "route": route,
+        "status": status,
+        "ms": round(elapsed * 1000, 3),
+        "bytes": sent,
+        "client": client[0] if client else None,
+    }
+    principal = scope.get("promptshelf.principal")
+    if principal is not None:
+        record["principal"] = principal
+    if code is not None:
+        record["error_code"] = code
+    access_log.info(json.dumps(record, ensure_ascii=True))
