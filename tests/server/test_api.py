@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from conftest import Server, fresh_id, version_body
+from .serverkit import Server, fresh_id, version_body
 
 
 def create(
