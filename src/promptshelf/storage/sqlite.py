@@ -185,7 +185,8 @@ class SQLiteStorage(SQLStorage):
             raise DatabaseError(
                 f"{action} failed on {self.path}: {exc}", context={"path": str(self.path)}
             ) from exc
-        except sqlite3.DatabaseError as exc:  # "file is not a database", malformed image
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # not a database, damaged
+            # (a damaged schema text surfaces as UnicodeDecodeError while sqlite3 decodes it)
             raise CorruptStoreError(
                 f"{self.path} is damaged or not a promptshelf database: {exc}",
                 context={"path": str(self.path), "action": action},
