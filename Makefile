@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run serve test bench bench-server lint clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ run: $(STAMP)
 	$(BIN)/promptshelf diff $(TOUR_PROMPT) 1.0.0 best
 	$(BIN)/promptshelf show $(TOUR_PROMPT) best
 	$(BIN)/promptshelf verify
+	@echo "Next: make serve  (this store over HTTP: http://127.0.0.1:8420/api/v1/prompts/$(TOUR_PROMPT), docs at /docs)"
+
+# The REST API and web page over ./promptshelf-data on 127.0.0.1:8420 (Ctrl-C stops it).
+serve: $(STAMP)
+	$(BIN)/promptshelf serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -34,6 +39,12 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/bench_diff.py
+
+# The server benchmark drives load with Debian's wrk, installed when missing.
+bench-server: $(STAMP)
+	@command -v wrk >/dev/null || apt-get install -y --no-install-recommends wrk || \
+		{ apt-get update && apt-get install -y --no-install-recommends wrk; }
+	$(BIN)/python benchmarks/server_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks examples

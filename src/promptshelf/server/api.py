@@ -1,20 +1,16 @@
-"""The REST API under ``/api/v1`` (docs/api.md describes every route, status and shape).
+"""The REST API under ``/api/v1``: prompts, versions, render, diff and batch-get.
 
-A version is always answered as its canonical JSON (the bytes the store
-checksums), with ``ETag: "<sha256 of those bytes>"``: a client can check the
-body against the ETag end to end, and revalidate with ``If-None-Match`` (304,
-no body). Every id in a path goes through the library's validation before
-anything is read.
+docs/api.md describes every route, status and shape; labels are in
+:mod:`.labels`, trash and administration in :mod:`.admin`.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 from starlette.responses import Response
@@ -26,155 +22,37 @@ from ..errors import (
     ValidationError,
     VersionNotFoundError,
 )
-from ..ids import validate_name, validate_prompt_id
-from ..manager import LABEL_SELECTOR
+from ..ids import validate_prompt_id
 from ..models import (
-    LabelEvent,
     OptimizationResult,
     Prompt,
     PromptAnalysis,
     PromptVersion,
-    TrashEntry,
     labels_after,
 )
-from ..storage.base import missing_label
 from .app import ServerState, state_of
 from .auth import (
-    KEYS_NAMESPACE,
-    SETTINGS_NAMESPACE,
-    Principal,
     check_label_change,
-    require,
-    set_protected_labels,
 )
-from .problems import LABEL_MOVED, REQUEST_INVALID, ApiError, safe_json
+from .http import (
+    _ERRORS,
+    _PROBLEM,
+    _VERSION,
+    BATCH_LIMIT,
+    JSON,
+    _label,
+    _pid,
+    _selector,
+    encode,
+    etag_matches,
+    json_response,
+    principal,
+    resolve,
+    version_response,
+)
+from .problems import REQUEST_INVALID, ApiError, safe_json
 
 router = APIRouter()
-
-JSON = "application/json"
-IMMUTABLE = "public, max-age=31536000, immutable"
-REVALIDATE = "no-cache"
-DEFAULT_LABEL = "production"
-BATCH_LIMIT = 100
-
-_PROBLEM = {"content": {"application/problem+json": {}}, "description": "a problem (RFC 9457)"}
-_VERSION = {"model": PromptVersion, "description": "the version's canonical JSON; ETag its SHA-256"}
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _PROBLEM,
-    401: _PROBLEM,
-    403: _PROBLEM,
-    404: _PROBLEM,
-    422: _PROBLEM,
-}
-
-
-# -- helpers --------------------------------------------------------------------------
-
-
-def principal(request: Request, scope: str = "read") -> Principal:
-    """Who is asking (401 if unknown), checked for ``scope`` (403)."""
-    state = state_of(request)
-    client = request.scope.get("client")
-    who = state.auth.principal(request.headers.get("authorization"), client[0] if client else None)
-    request.scope["promptshelf.principal"] = who.actor
-    require(who, scope)
-    return who
-
-
-def encode(version: PromptVersion) -> tuple[bytes, str]:
-    """The canonical bytes of a version and its strong ETag (their SHA-256)."""
-    body = version.model_dump_json(indent=2).encode("utf-8")
-    return body, f'"{hashlib.sha256(body).hexdigest()}"'
-
-
-def etag_matches(header: str | None, etag: str) -> bool:
-    """``If-None-Match`` / ``If-Match`` against one ETag (weak comparison for W/ forms)."""
-    if not header:
-        return False
-    for part in header.split(","):
-        tag = part.strip()
-        if tag == "*" or tag == etag or (tag.startswith("W/") and tag[2:] == etag):
-            return True
-    return False
-
-
-def version_response(
-    request: Request,
-    version: PromptVersion,
-    *,
-    pinned: bool,
-    status: int = 200,
-    extra: dict[str, str] | None = None,
-) -> Response:
-    body, etag = encode(version)
-    headers = {
-        "etag": etag,
-        "cache-control": IMMUTABLE if pinned else REVALIDATE,
-        "x-promptshelf-version": version.version,
-    }
-    if extra:
-        headers.update(extra)
-    if status == 200 and etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
-
-
-def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(safe_json(value), status_code=status, media_type=JSON, headers=headers)
-
-
-def _pid(prompt_id: str) -> str:
-    return validate_prompt_id(prompt_id)
-
-
-def _label(name: str) -> str:
-    return validate_name(name, "label")
-
-
-async def resolve(
-    state: ServerState, prompt_id: str, label: str | None, version: str | None
-) -> tuple[PromptVersion, bool, dict[str, str]]:
-    """The version a request names, whether it is pinned, and headers saying how."""
-    storage = state.storage
-    if label is not None and version is not None:
-        raise ApiError(400, REQUEST_INVALID, "give ?label= or ?version=, not both")
-    if version is not None:
-        if version == "latest":
-            found = await state.read(storage.get_latest_version, prompt_id)
-            if found is None:
-                raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
-            return found, False, {}
-        if version == "best":
-            return await state.read(state.manager.get_best_version, prompt_id), False, {}
-        semver.validate(version)
-        pinned = await state.read(storage.get_version, prompt_id, version)
-        if pinned is None:
-            raise VersionNotFoundError(prompt_id, version)
-        return pinned, True, {}
-    name = DEFAULT_LABEL if label is None else _label(label)
-    number = await state.read(storage.get_label, prompt_id, name)
-    if number is None:
-        if label is not None:
-            raise missing_label(prompt_id, name)
-        latest = await state.read(storage.get_latest_version, prompt_id)  # documented fallback
-        if latest is None:
-            raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
-        return latest, False, {"x-promptshelf-resolved": "latest"}
-    found = await state.read(storage.get_version, prompt_id, number)
-    if found is None:  # deleted between the two reads
-        raise VersionNotFoundError(prompt_id, number, {"label": name})
-    return found, False, {"x-promptshelf-label": name, "x-promptshelf-resolved": f"label:{name}"}
-
-
-def _selector(value: str) -> str:
-    """A version selector: a number, ``latest``, ``best`` or ``label:NAME``."""
-    if value in ("latest", "best"):
-        return value
-    if value.startswith(LABEL_SELECTOR):
-        _label(value[len(LABEL_SELECTOR) :])
-        return value
-    return semver.validate(value)
-
 
 # -- prompts and versions -------------------------------------------------------------
 
@@ -489,221 +367,6 @@ async def restore_version(request: Request, prompt_id: str, version: str) -> Res
     return version_response(request, restored, pinned=True)
 
 
-# -- labels ---------------------------------------------------------------------------
-
-
-def label_etag(events: list[LabelEvent], label: str) -> str | None:
-    """A label's ETag: the sequence number of the last event that touched it."""
-    seq = next((e.seq for e in reversed(events) if e.label == label), None)
-    return None if seq is None else f'"label-{seq}"'
-
-
-class LabelState(BaseModel):
-    prompt_id: str
-    label: str
-    version: str
-    protected: bool
-    etag: str
-
-
-@router.get(
-    "/prompts/{prompt_id}/labels",
-    tags=["labels"],
-    summary="Every label of a prompt, with its ETag",
-    response_model=list[LabelState],
-    responses=_ERRORS,
-)
-async def list_labels(request: Request, prompt_id: str) -> Response:
-    principal(request)
-    state = state_of(request)
-    pid = _pid(prompt_id)
-    events = await state.read(state.storage.label_history, pid)
-    protected = state.auth.protected_labels()
-    items = [
-        {
-            "prompt_id": pid,
-            "label": name,
-            "version": number,
-            "protected": name in protected,
-            "etag": label_etag(events, name),
-        }
-        for name, number in sorted(labels_after(events).items())
-    ]
-    return json_response(items)
-
-
-@router.get(
-    "/prompts/{prompt_id}/history",
-    tags=["labels"],
-    summary="The label history of a prompt: every set, move and removal, oldest first",
-    response_model=list[LabelEvent],
-    responses=_ERRORS,
-)
-async def prompt_history(request: Request, prompt_id: str) -> Response:
-    principal(request)
-    state = state_of(request)
-    events = await state.read(state.storage.label_history, _pid(prompt_id))
-    return json_response([e.model_dump(mode="json") for e in events])
-
-
-@router.get(
-    "/prompts/{prompt_id}/labels/{label}",
-    tags=["labels"],
-    summary="Where a label points (ETag for If-Match)",
-    response_model=LabelState,
-    responses=_ERRORS,
-)
-async def get_label(request: Request, prompt_id: str, label: str) -> Response:
-    principal(request)
-    state = state_of(request)
-    pid, name = _pid(prompt_id), _label(label)
-    events = await state.read(state.storage.label_history, pid)
-    number = labels_after(events).get(name)
-    if number is None:
-        raise missing_label(pid, name)
-    etag = label_etag(events, name)
-    assert etag is not None  # a label that points somewhere has an event
-    body = {
-        "prompt_id": pid,
-        "label": name,
-        "version": number,
-        "protected": name in state.auth.protected_labels(),
-        "etag": etag,
-    }
-    return json_response(body, headers={"etag": etag, "cache-control": REVALIDATE})
-
-
-@router.get(
-    "/prompts/{prompt_id}/labels/{label}/history",
-    tags=["labels"],
-    summary="The history of one label, oldest first",
-    response_model=list[LabelEvent],
-    responses=_ERRORS,
-)
-async def label_history(request: Request, prompt_id: str, label: str) -> Response:
-    principal(request)
-    state = state_of(request)
-    events = await state.read(state.storage.label_history, _pid(prompt_id), _label(label))
-    return json_response([e.model_dump(mode="json") for e in events])
-
-
-class LabelMove(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    version: str = Field(description="a number, latest, best or label:NAME")
-    reason: str | None = Field(None, max_length=2000)
-
-
-def _check_precondition(request: Request, events: list[LabelEvent], label: str) -> None:
-    """``If-Match`` (the label's ETag, or ``*``: it must exist) and ``If-None-Match: *``
-    (it must not exist); 412 ``LABEL-MOVED`` when the label is not in the named state."""
-    current = label_etag(events, label) if label in labels_after(events) else None
-    if_match = request.headers.get("if-match")
-    if if_match is not None and (current is None or not etag_matches(if_match, current)):
-        raise ApiError(
-            412,
-            LABEL_MOVED,
-            f"label {label!r} is no longer at {if_match} (now {current or 'unset'})",
-            context={"label": label, "current_etag": current},
-        )
-    if request.headers.get("if-none-match", "").strip() == "*" and current is not None:
-        raise ApiError(
-            412,
-            LABEL_MOVED,
-            f"label {label!r} exists (If-None-Match: *)",
-            context={"label": label, "current_etag": current},
-        )
-
-
-@router.put(
-    "/prompts/{prompt_id}/labels/{label}",
-    tags=["labels"],
-    summary="Point a label at a version (If-Match: 412 when it moved; protected: admin)",
-    response_model=LabelEvent,
-    responses={409: _PROBLEM, 412: _PROBLEM, **_ERRORS},
-)
-async def put_label(request: Request, prompt_id: str, label: str, body: LabelMove) -> Response:
-    who = principal(request)
-    state = state_of(request)
-    pid, name = _pid(prompt_id), _label(label)
-    check_label_change(who, name, state.auth.protected_labels())
-    selector = _selector(body.version)
-    events = await state.read(state.storage.label_history, pid)
-    _check_precondition(request, events, name)
-    number = await state.read(state.manager.resolve, pid, selector)
-    event = await state.write(
-        state.storage.set_label, pid, name, number, actor=who.actor, reason=body.reason
-    )
-    etag = f'"label-{event.seq}"'
-    return json_response(event.model_dump(mode="json"), headers={"etag": etag})
-
-
-@router.delete(
-    "/prompts/{prompt_id}/labels/{label}",
-    tags=["labels"],
-    summary="Remove a label (If-Match honoured; protected: admin)",
-    status_code=204,
-    response_model=None,
-    responses={412: _PROBLEM, **_ERRORS},
-)
-async def delete_label(
-    request: Request, prompt_id: str, label: str, reason: str | None = None
-) -> Response:
-    who = principal(request)
-    state = state_of(request)
-    pid, name = _pid(prompt_id), _label(label)
-    check_label_change(who, name, state.auth.protected_labels())
-    events = await state.read(state.storage.label_history, pid)
-    _check_precondition(request, events, name)
-    removed = await state.write(
-        state.storage.remove_label, pid, name, actor=who.actor, reason=reason
-    )
-    if not removed:
-        raise missing_label(pid, name)
-    return Response(status_code=204)
-
-
-class Rollback(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    label: str | None = Field(None, description="move this label back to where it was before")
-    to_version: str | None = Field(
-        None, description="or: create a new version carrying this version's content"
-    )
-    reason: str | None = Field(None, max_length=2000)
-
-
-@router.post(
-    "/prompts/{prompt_id}/rollback",
-    tags=["labels"],
-    summary="Roll a label back (200, the event) or the prompt to a version (201, a new version)",
-    response_model=None,
-    responses={201: _VERSION, 409: _PROBLEM, **_ERRORS},
-)
-async def rollback(request: Request, prompt_id: str, body: Rollback) -> Response:
-    who = principal(request)
-    state = state_of(request)
-    pid = _pid(prompt_id)
-    if (body.label is None) == (body.to_version is None):
-        raise ApiError(400, REQUEST_INVALID, "give exactly one of 'label' or 'to_version'")
-    if body.label is not None:
-        name = _label(body.label)
-        check_label_change(who, name, state.auth.protected_labels())
-        event = await state.write(
-            state.manager.rollback_label, pid, name, actor=who.actor, reason=body.reason
-        )
-        return json_response(
-            event.model_dump(mode="json"), headers={"etag": f'"label-{event.seq}"'}
-        )
-    require(who, "write")
-    assert body.to_version is not None
-    created = await state.write(
-        state.manager.rollback, pid, _selector(body.to_version), author=who.actor
-    )
-    location = f"/api/v1/prompts/{pid}/versions/{created.version}"
-    return version_response(request, created, pinned=True, status=201, extra={"location": location})
-
-
 # -- render, diff, batch ------------------------------------------------------------
 
 
@@ -821,187 +484,3 @@ async def batch_get(request: Request, body: BatchGet) -> Response:
         else:
             parts.append(safe_json({**head, "status": 200})[:-1] + b', "version": ' + data + b"}")
     return Response(b'{"items": [' + b", ".join(parts) + b"]}", media_type=JSON)
-
-
-# -- trash, stats, admin ----------------------------------------------------------------
-
-
-@router.get(
-    "/trash",
-    tags=["trash"],
-    summary="Deleted versions still in the trash, oldest deletion first",
-    response_model=list[TrashEntry],
-    responses=_ERRORS,
-)
-async def list_trash(request: Request, prompt_id: str | None = None) -> Response:
-    principal(request)
-    state = state_of(request)
-    pid = None if prompt_id is None else _pid(prompt_id)
-    entries = await state.read(state.storage.list_trash, pid)
-    return json_response([e.model_dump(mode="json") for e in entries])
-
-
-@router.delete(
-    "/trash",
-    tags=["trash"],
-    summary="Empty the trash (of what was deleted more than older_than_days ago): admin",
-    responses=_ERRORS,
-)
-async def empty_trash(request: Request, older_than_days: float | None = None) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    from datetime import timedelta
-
-    older = None if older_than_days is None else timedelta(days=older_than_days)
-    removed = await state.write(state.storage.empty_trash, older)
-    return json_response({"removed": removed})
-
-
-@router.get("/stats", tags=["operations"], summary="Store statistics", responses=_ERRORS)
-async def stats(request: Request) -> Response:
-    principal(request)
-    state = state_of(request)
-    found = await state.write(state.storage.get_storage_stats)
-    hidden = {"path", "storage_dir", "index_file", "url"}
-    return json_response({k: v for k, v in found.items() if k not in hidden})
-
-
-@router.post(
-    "/admin/verify",
-    tags=["operations"],
-    summary="Read every version and report what does not read back whole: admin",
-    responses=_ERRORS,
-)
-async def verify(request: Request) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    report = await state.write(state.storage.verify)
-    return json_response(report.to_dict())
-
-
-class ProtectedLabels(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    labels: list[str]
-
-
-@router.get(
-    "/admin/protected-labels",
-    tags=["operations"],
-    summary="Labels that only admin keys move",
-    response_model=ProtectedLabels,
-    responses=_ERRORS,
-)
-async def get_protected(request: Request) -> Response:
-    principal(request)
-    state = state_of(request)
-    return json_response({"labels": list(state.auth.protected_labels())})
-
-
-@router.put(
-    "/admin/protected-labels",
-    tags=["operations"],
-    summary="Set the protected labels (every server process on the store follows): admin",
-    response_model=ProtectedLabels,
-    responses=_ERRORS,
-)
-async def put_protected(request: Request, body: ProtectedLabels) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    labels = await state.write(set_protected_labels, state.storage, body.labels)
-    state.auth.forget()
-    return json_response({"labels": list(labels)})
-
-
-# -- documents (for an HTTP VersionStorage; the server's own namespaces stay private) ----
-
-_PRIVATE_NAMESPACES = {KEYS_NAMESPACE, SETTINGS_NAMESPACE}
-
-
-def _namespace(namespace: str) -> str:
-    validate_name(namespace, "document namespace")
-    if namespace in _PRIVATE_NAMESPACES:
-        raise ApiError(403, "AUTH-SCOPE", f"namespace {namespace!r} belongs to the server itself")
-    return namespace
-
-
-def _revision(header: str | None) -> int | None:
-    if header is None:
-        return None
-    tag = header.strip().strip('"')
-    if not tag.startswith("rev-") or not tag[4:].isdigit():
-        raise ApiError(400, REQUEST_INVALID, f"If-Match must be a document ETag, got {header!r}")
-    return int(tag[4:])
-
-
-@router.get(
-    "/documents/{namespace}",
-    tags=["documents"],
-    summary="Every document of a namespace: admin",
-    responses=_ERRORS,
-)
-async def list_documents(request: Request, namespace: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    docs = await state.read(state.storage.list_documents, _namespace(namespace))
-    return json_response([{"key": d.key, "revision": d.revision, "data": d.data} for d in docs])
-
-
-@router.get(
-    "/documents/{namespace}/{key}",
-    tags=["documents"],
-    summary='One document (ETag "rev-N"): admin',
-    responses=_ERRORS,
-)
-async def get_document(request: Request, namespace: str, key: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    doc = await state.read(state.storage.get_document, _namespace(namespace), key)
-    if doc is None:
-        raise ApiError(404, "DOC-NOT-FOUND", f"no document {namespace}/{key}")
-    return json_response(
-        {"key": doc.key, "revision": doc.revision, "data": doc.data},
-        headers={"etag": f'"rev-{doc.revision}"'},
-    )
-
-
-@router.put(
-    "/documents/{namespace}/{key}",
-    tags=["documents"],
-    summary='Create (no If-Match) or compare-and-swap replace (If-Match: "rev-N"): admin',
-    responses={409: _PROBLEM, **_ERRORS},
-)
-async def put_document(
-    request: Request, namespace: str, key: str, data: Annotated[dict[str, Any], Body()]
-) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    expected = _revision(request.headers.get("if-match"))
-    doc = await state.write(
-        state.storage.put_document, _namespace(namespace), key, data, expected_revision=expected
-    )
-    return json_response(
-        {"key": doc.key, "revision": doc.revision, "data": doc.data},
-        status=201 if expected is None else 200,
-        headers={"etag": f'"rev-{doc.revision}"'},
-    )
-
-
-@router.delete(
-    "/documents/{namespace}/{key}",
-    tags=["documents"],
-    summary='Delete a document (If-Match: "rev-N" to delete only that revision): admin',
-    status_code=204,
-    response_model=None,
-    responses={409: _PROBLEM, **_ERRORS},
-)
-async def delete_document(request: Request, namespace: str, key: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    expected = _revision(request.headers.get("if-match"))
-    deleted = await state.write(
-        state.storage.delete_document, _namespace(namespace), key, expected_revision=expected
-    )
-    if not deleted:
-        raise ApiError(404, "DOC-NOT-FOUND", f"no document {namespace}/{key}")
-    return Response(status_code=204)

@@ -87,7 +87,7 @@ def create_app(
 ) -> FastAPI:
     """The application serving ``storage``: the API under ``/api/v1``, the Langfuse-compatible
     read route, ``/healthz``, ``/readyz``, ``/metrics`` and (when installed) the web page."""
-    from . import api, langfuse
+    from . import admin, api, labels, langfuse
 
     state = ServerState(
         storage=storage,
@@ -105,7 +105,8 @@ def create_app(
         redoc_url=None,
     )
     app.state.promptshelf = state
-    app.include_router(api.router, prefix="/api/v1")
+    for module in (api, labels, admin):
+        app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(langfuse.router)
     _operations(app, state)
     _error_handlers(app, state)

@@ -18,8 +18,8 @@ from starlette.responses import Response
 
 from ..errors import VersionNotFoundError
 from ..storage.base import missing_label
-from .api import JSON, encode, etag_matches, json_response, principal
 from .app import state_of
+from .http import JSON, encode, etag_matches, json_response, principal
 
 router = APIRouter()
 

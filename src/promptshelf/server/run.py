@@ -66,6 +66,8 @@ def serve(
     *,
     workers: int = 1,
     access_log: bool = True,
+    app: str = "promptshelf.server.run:app_from_env",
+    factory: bool = True,
     **uvicorn_options: Any,
 ) -> None:
     """Serve the store ``target`` on ``sock`` (from :func:`bind_socket`) until interrupted."""
@@ -75,8 +77,8 @@ def serve(
     os.environ[ENV_VAR] = target
     os.environ[ACCESS_LOG_ENV] = "1" if access_log else "0"
     config = uvicorn.Config(
-        "promptshelf.server.run:app_from_env",
-        factory=True,
+        app,
+        factory=factory,
         workers=workers,
         access_log=False,  # ours is structured (see app.Observe)
         server_header=False,

@@ -1,0 +1,248 @@
+"""Label routes: list, read (with an ETag), move (If-Match), remove, history, rollback."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from ..models import (
+    LabelEvent,
+    labels_after,
+)
+from ..storage.base import missing_label
+from .app import state_of
+from .auth import (
+    check_label_change,
+    require,
+)
+from .http import (
+    _ERRORS,
+    _PROBLEM,
+    _VERSION,
+    REVALIDATE,
+    _label,
+    _pid,
+    _selector,
+    etag_matches,
+    json_response,
+    principal,
+    version_response,
+)
+from .problems import LABEL_MOVED, REQUEST_INVALID, ApiError
+
+router = APIRouter()
+
+# -- labels ---------------------------------------------------------------------------
+
+
+def label_etag(events: list[LabelEvent], label: str) -> str | None:
+    """A label's ETag: the sequence number of the last event that touched it."""
+    seq = next((e.seq for e in reversed(events) if e.label == label), None)
+    return None if seq is None else f'"label-{seq}"'
+
+
+class LabelState(BaseModel):
+    prompt_id: str
+    label: str
+    version: str
+    protected: bool
+    etag: str
+
+
+@router.get(
+    "/prompts/{prompt_id}/labels",
+    tags=["labels"],
+    summary="Every label of a prompt, with its ETag",
+    response_model=list[LabelState],
+    responses=_ERRORS,
+)
+async def list_labels(request: Request, prompt_id: str) -> Response:
+    principal(request)
+    state = state_of(request)
+    pid = _pid(prompt_id)
+    events = await state.read(state.storage.label_history, pid)
+    protected = state.auth.protected_labels()
+    items = [
+        {
+            "prompt_id": pid,
+            "label": name,
+            "version": number,
+            "protected": name in protected,
+            "etag": label_etag(events, name),
+        }
+        for name, number in sorted(labels_after(events).items())
+    ]
+    return json_response(items)
+
+
+@router.get(
+    "/prompts/{prompt_id}/history",
+    tags=["labels"],
+    summary="The label history of a prompt: every set, move and removal, oldest first",
+    response_model=list[LabelEvent],
+    responses=_ERRORS,
+)
+async def prompt_history(request: Request, prompt_id: str) -> Response:
+    principal(request)
+    state = state_of(request)
+    events = await state.read(state.storage.label_history, _pid(prompt_id))
+    return json_response([e.model_dump(mode="json") for e in events])
+
+
+@router.get(
+    "/prompts/{prompt_id}/labels/{label}",
+    tags=["labels"],
+    summary="Where a label points (ETag for If-Match)",
+    response_model=LabelState,
+    responses=_ERRORS,
+)
+async def get_label(request: Request, prompt_id: str, label: str) -> Response:
+    principal(request)
+    state = state_of(request)
+    pid, name = _pid(prompt_id), _label(label)
+    events = await state.read(state.storage.label_history, pid)
+    number = labels_after(events).get(name)
+    if number is None:
+        raise missing_label(pid, name)
+    etag = label_etag(events, name)
+    assert etag is not None  # a label that points somewhere has an event
+    body = {
+        "prompt_id": pid,
+        "label": name,
+        "version": number,
+        "protected": name in state.auth.protected_labels(),
+        "etag": etag,
+    }
+    return json_response(body, headers={"etag": etag, "cache-control": REVALIDATE})
+
+
+@router.get(
+    "/prompts/{prompt_id}/labels/{label}/history",
+    tags=["labels"],
+    summary="The history of one label, oldest first",
+    response_model=list[LabelEvent],
+    responses=_ERRORS,
+)
+async def label_history(request: Request, prompt_id: str, label: str) -> Response:
+    principal(request)
+    state = state_of(request)
+    events = await state.read(state.storage.label_history, _pid(prompt_id), _label(label))
+    return json_response([e.model_dump(mode="json") for e in events])
+
+
+class LabelMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str = Field(description="a number, latest, best or label:NAME")
+    reason: str | None = Field(None, max_length=2000)
+
+
+def _check_precondition(request: Request, events: list[LabelEvent], label: str) -> None:
+    """``If-Match`` (the label's ETag, or ``*``: it must exist) and ``If-None-Match: *``
+    (it must not exist); 412 ``LABEL-MOVED`` when the label is not in the named state."""
+    current = label_etag(events, label) if label in labels_after(events) else None
+    if_match = request.headers.get("if-match")
+    if if_match is not None and (current is None or not etag_matches(if_match, current)):
+        raise ApiError(
+            412,
+            LABEL_MOVED,
+            f"label {label!r} is no longer at {if_match} (now {current or 'unset'})",
+            context={"label": label, "current_etag": current},
+        )
+    if request.headers.get("if-none-match", "").strip() == "*" and current is not None:
+        raise ApiError(
+            412,
+            LABEL_MOVED,
+            f"label {label!r} exists (If-None-Match: *)",
+            context={"label": label, "current_etag": current},
+        )
+
+
+@router.put(
+    "/prompts/{prompt_id}/labels/{label}",
+    tags=["labels"],
+    summary="Point a label at a version (If-Match: 412 when it moved; protected: admin)",
+    response_model=LabelEvent,
+    responses={409: _PROBLEM, 412: _PROBLEM, **_ERRORS},
+)
+async def put_label(request: Request, prompt_id: str, label: str, body: LabelMove) -> Response:
+    who = principal(request)
+    state = state_of(request)
+    pid, name = _pid(prompt_id), _label(label)
+    check_label_change(who, name, state.auth.protected_labels())
+    selector = _selector(body.version)
+    events = await state.read(state.storage.label_history, pid)
+    _check_precondition(request, events, name)
+    number = await state.read(state.manager.resolve, pid, selector)
+    event = await state.write(
+        state.storage.set_label, pid, name, number, actor=who.actor, reason=body.reason
+    )
+    etag = f'"label-{event.seq}"'
+    return json_response(event.model_dump(mode="json"), headers={"etag": etag})
+
+
+@router.delete(
+    "/prompts/{prompt_id}/labels/{label}",
+    tags=["labels"],
+    summary="Remove a label (If-Match honoured; protected: admin)",
+    status_code=204,
+    response_model=None,
+    responses={412: _PROBLEM, **_ERRORS},
+)
+async def delete_label(
+    request: Request, prompt_id: str, label: str, reason: str | None = None
+) -> Response:
+    who = principal(request)
+    state = state_of(request)
+    pid, name = _pid(prompt_id), _label(label)
+    check_label_change(who, name, state.auth.protected_labels())
+    events = await state.read(state.storage.label_history, pid)
+    _check_precondition(request, events, name)
+    removed = await state.write(
+        state.storage.remove_label, pid, name, actor=who.actor, reason=reason
+    )
+    if not removed:
+        raise missing_label(pid, name)
+    return Response(status_code=204)
+
+
+class Rollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str | None = Field(None, description="move this label back to where it was before")
+    to_version: str | None = Field(
+        None, description="or: create a new version carrying this version's content"
+    )
+    reason: str | None = Field(None, max_length=2000)
+
+
+@router.post(
+    "/prompts/{prompt_id}/rollback",
+    tags=["labels"],
+    summary="Roll a label back (200, the event) or the prompt to a version (201, a new version)",
+    response_model=None,
+    responses={201: _VERSION, 409: _PROBLEM, **_ERRORS},
+)
+async def rollback(request: Request, prompt_id: str, body: Rollback) -> Response:
+    who = principal(request)
+    state = state_of(request)
+    pid = _pid(prompt_id)
+    if (body.label is None) == (body.to_version is None):
+        raise ApiError(400, REQUEST_INVALID, "give exactly one of 'label' or 'to_version'")
+    if body.label is not None:
+        name = _label(body.label)
+        check_label_change(who, name, state.auth.protected_labels())
+        event = await state.write(
+            state.manager.rollback_label, pid, name, actor=who.actor, reason=body.reason
+        )
+        return json_response(
+            event.model_dump(mode="json"), headers={"etag": f'"label-{event.seq}"'}
+        )
+    require(who, "write")
+    assert body.to_version is not None
+    created = await state.write(
+        state.manager.rollback, pid, _selector(body.to_version), author=who.actor
+    )
+    location = f"/api/v1/prompts/{pid}/versions/{created.version}"
+    return version_response(request, created, pinned=True, status=201, extra={"location": location})
