@@ -373,9 +373,7 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--connections", type=int, default=50)
-    parser.add_argument(
-        "--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2]
-    )
+    parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     report(run(parser.parse_args()))
 

@@ -20,7 +20,8 @@ from promptshelf.server.auth import LOCAL, Authenticator, create_key
 from promptshelf.server.problems import ApiError
 from promptshelf.server.run import bind_socket
 
-from .serverkit import cli, create_key as create_key_cli, drop_schema, start_server, version_body
+from .serverkit import cli, drop_schema, start_server, version_body
+from .serverkit import create_key as create_key_cli
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -133,7 +134,7 @@ def test_several_workers_serve_one_store(tmp_path: Path) -> None:
     try:
         headers = {"authorization": f"Bearer {token}"}
         with httpx.Client(base_url=server.url, headers=headers) as c:
-            for i in range(10):
+            for _i in range(10):
                 assert c.post("/api/v1/prompts/w/versions", json=version_body()).status_code == 201
             assert len(c.get("/api/v1/prompts/w/versions").json()["versions"]) == 10
     finally:
@@ -173,8 +174,12 @@ def test_two_servers_on_one_postgres_lose_no_version(
             t.join()
         assert errors == []
         assert len(created) == len(set(created)) == 64
-        with httpx.Client(base_url=servers[1].url, headers={"authorization": f"Bearer {token}"}) as c:
-            listed = [v["version"] for v in c.get("/api/v1/prompts/shared/versions").json()["versions"]]
+        with httpx.Client(
+            base_url=servers[1].url, headers={"authorization": f"Bearer {token}"}
+        ) as c:
+            listed = [
+                v["version"] for v in c.get("/api/v1/prompts/shared/versions").json()["versions"]
+            ]
         assert sorted(listed) == sorted(created)
     finally:
         for s in servers:
