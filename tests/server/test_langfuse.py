@@ -52,3 +52,38 @@ def test_langfuse_route_shape_and_basic_auth(server: Server) -> None:
         assert basic.get(f"/api/public/v2/prompts/{pid}", params={"version": 9}).status_code == 404
     with httpx.Client(base_url=server.url, auth=("pk", "wrong")) as wrong:
         assert wrong.get(f"/api/public/v2/prompts/{pid}").status_code == 401
+
+
+def test_langfuse_sdk_reads_a_chat_prompt_and_its_config(server: Server) -> None:
+    pid = fresh_id("lfchat")
+    body = {
+        "prompt": {
+            "workflow_id": "wf",
+            "node_id": "n",
+            "node_type": "llm",
+            "messages": [
+                {"role": "system", "text": "You are {{who}}."},
+                {"role": "user", "text": "Summarize {{document}}."},
+            ],
+            "variables": ["who", "document"],
+        },
+        "analysis": {"overall_score": 80, "clarity_score": 80, "efficiency_score": 80},
+        "config": {"model": "gpt-x", "temperature": 0.2},
+        "commit_message": "first chat",
+    }
+    with server.client() as c:
+        made = c.post(f"/api/v1/prompts/{pid}/versions", json=body)
+        assert made.status_code == 201, made.text
+        c.put(f"/api/v1/prompts/{pid}/labels/production", json={"version": "1.0.0"})
+    client = langfuse.Langfuse(
+        public_key="promptshelf", secret_key=server.keys["read"], host=server.url,
+        tracing_enabled=False,
+    )  # fmt: skip
+    try:
+        chat = client.get_prompt(pid, type="chat", cache_ttl_seconds=0)
+        assert chat.config["model"] == "gpt-x" and chat.commit_message == "first chat"
+        compiled = chat.compile(who="a critic", document="the report")
+        assert [m["content"] for m in compiled] == ["You are a critic.", "Summarize the report."]
+        assert [m["role"] for m in compiled] == ["system", "user"]
+    finally:
+        client.shutdown()

@@ -244,6 +244,8 @@ class VersionCreate(BaseModel):
         None, description="an explicit number (409 if it exists); default: the next one"
     )
     created_at: datetime | None = Field(None, description="with an explicit version only")
+    config: dict[str, Any] | None = Field(None, description="model settings (free JSON)")
+    commit_message: str | None = None
     skip_if_unchanged: bool = False
 
 
@@ -309,6 +311,8 @@ async def create_version(request: Request, prompt_id: str, body: VersionCreate) 
                 "strategy": result.strategy.value if result else None,
                 **metadata,
             },
+            config=body.config,
+            commit_message=body.commit_message,
         )
         await state.write(state.storage.save_version, version)
         created = version
@@ -321,6 +325,8 @@ async def create_version(request: Request, prompt_id: str, body: VersionCreate) 
             body.parent_version,
             metadata=metadata,
             skip_if_unchanged=body.skip_if_unchanged,
+            config=body.config,
+            commit_message=body.commit_message,
         )
     location = f"/api/v1/prompts/{pid}/versions/{created.version}"
     return version_response(request, created, pinned=True, status=201, extra={"location": location})

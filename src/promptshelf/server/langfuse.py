@@ -19,7 +19,7 @@ from starlette.responses import Response
 from ..errors import VersionNotFoundError
 from ..storage.base import missing_label
 from .app import state_of
-from .http import JSON, encode, etag_matches, json_response, principal
+from .http import encode, etag_matches, json_response, principal
 
 router = APIRouter()
 
@@ -69,18 +69,21 @@ async def get_prompt(
     on_it = sorted(n for n, v in labels.items() if v == number)
     if number == numbers[-1]:
         on_it.append("latest")
+    messages = found.prompt.messages
     body: dict[str, Any] = {
         "id": f"{pid}@{number}",
         "name": pid,
-        "type": "text",
-        "prompt": found.prompt.text,
+        "type": "text" if messages is None else "chat",
+        "prompt": found.prompt.text
+        if messages is None
+        else [{"role": m.role, "content": m.text} for m in messages],
         "version": numbers.index(number) + 1,
-        "config": {"promptshelf_version": number, "variables": found.prompt.variables},
+        "config": {**(found.config or {}), "promptshelf_version": number},
         "labels": on_it,
         "tags": [],
-        "commitMessage": found.metadata.get("commit_message"),
+        "commitMessage": found.commit_message,
     }
     headers = {"etag": etag, "cache-control": "no-cache"}
     if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return json_response(body, headers=headers) if body else Response(media_type=JSON)
+    return json_response(body, headers=headers)
