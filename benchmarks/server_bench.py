@@ -68,7 +68,8 @@ function setup(thread) thread:set("offset", counter * 7919); counter = counter +
 request = function()
   i = i + 1
   return wrk.format(os.getenv("BENCH_METHOD"), string.format(os.getenv("BENCH_PATH"),
-    (i + offset) % n), {["Content-Type"] = "application/json"}, os.getenv("BENCH_BODY"))
+    (i + offset) % n), {["Content-Type"] = "application/json",
+    ["Authorization"] = os.getenv("BENCH_AUTH")}, os.getenv("BENCH_BODY"))
 end
 """
 
@@ -260,6 +261,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         token = build_store(store, args.prompts)
         results["store_build_s"] = round(time.perf_counter() - started, 1)
         auth = {"Authorization": f"Bearer {token}"}
+        os.environ["BENCH_AUTH"] = auth["Authorization"]  # wrk.format's own headers
         with FileSystemStorage(store) as s:
             got = s.get_version("p00000", "1.0.0")
             assert got is not None

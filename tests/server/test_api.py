@@ -114,6 +114,21 @@ def test_etag_revalidation_answers_304_without_a_body(server: Server) -> None:
         assert pinned.status_code == 304
 
 
+def test_the_fast_path_and_the_declared_route_answer_alike(server: Server) -> None:
+    """Unknown query parameters send a GET past the fast path, to the FastAPI route."""
+    pid = fresh_id()
+    with server.client() as c:
+        create(c, pid)
+        fast = c.get(f"/api/v1/prompts/{pid}")
+        routed = c.get(f"/api/v1/prompts/{pid}", params={"x": "1"})
+        assert fast.status_code == routed.status_code == 200
+        assert fast.content == routed.content
+        drop = {"date", "content-length"}
+        assert {k: v for k, v in fast.headers.items() if k not in drop} == {
+            k: v for k, v in routed.headers.items() if k not in drop
+        }
+
+
 def test_versions_list(server: Server) -> None:
     pid = fresh_id()
     with server.client() as c:

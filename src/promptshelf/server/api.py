@@ -404,7 +404,8 @@ async def render(request: Request, prompt_id: str, body: RenderRequest) -> Respo
     principal(request)
     state = state_of(request)
     pid = _pid(prompt_id)
-    found, _, _ = await resolve(state, pid, body.label, body.version)
+    resolved, _, _ = await resolve(state, pid, body.label, body.version)
+    found = resolved.version
     report = found.render_report(body.variables)
     if body.strict and report.missing:
         from ..errors import RenderError
@@ -483,8 +484,8 @@ async def batch_get(request: Request, body: BatchGet) -> Response:
             head |= {"status": 400, "error": {"error_code": exc.error_code, "message": exc.message}}
             parts.append(safe_json(head))
             continue
-        data, etag = encode(found)
-        head |= {"version_number": found.version, "etag": etag, "pinned": pinned}
+        data, etag = found.body, found.etag
+        head |= {"version_number": found.version.version, "etag": etag, "pinned": pinned}
         if item.if_none_match is not None and etag_matches(item.if_none_match, etag):
             parts.append(safe_json({**head, "status": 304}))
         else:

@@ -15,11 +15,15 @@ for ``/metrics`` and writes the structured access log.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import inspect
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
@@ -34,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .. import __version__
 from ..errors import InvalidPromptIdError, OptimizerError
 from ..manager import VersionManager
+from ..models import PromptVersion
 from ..storage.base import MAX_VERSION_BYTES, VersionStorage
 from . import problems
 from .auth import Authenticator
@@ -51,6 +56,53 @@ DEFAULT_MAX_BODY = MAX_VERSION_BYTES + 64 * 1024
 INLINE_READ_BACKENDS = frozenset({"memory", "filesystem", "sqlite"})
 
 
+@dataclass(frozen=True)
+class Encoded:
+    """A version with its canonical bytes and strong ETag (their SHA-256)."""
+
+    version: PromptVersion
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, version: PromptVersion) -> Encoded:
+        body = version.model_dump_json(indent=2).encode("utf-8")
+        return cls(version, body, f'"{hashlib.sha256(body).hexdigest()}"')
+
+
+class EncodedCache:
+    """Encoded versions by the store's :meth:`~VersionStorage.version_token`: a hit costs the
+    token (a ``stat`` on the file store) instead of a read, a parse and a serialization."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._items: OrderedDict[Hashable, Encoded] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, storage: VersionStorage, prompt_id: str, number: str) -> Encoded | None:
+        token = storage.version_token(prompt_id, number)
+        if token is not None:
+            with self._lock:
+                found = self._items.get(token)
+                if found is not None:
+                    self._items.move_to_end(token)
+                    self.hits += 1
+                    return found
+        self.misses += 1
+        version = storage.get_version(prompt_id, number)
+        if version is None:
+            return None
+        encoded = Encoded.of(version)
+        if token is not None and self._size:
+            with self._lock:
+                self._items[token] = encoded
+                if len(self._items) > self._size:
+                    self._items.popitem(last=False)
+        return encoded
+
+
 @dataclass
 class ServerState:
     """What every route needs; ``request.app.state.promptshelf`` (see :func:`state_of`)."""
@@ -61,6 +113,11 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     max_body: int = DEFAULT_MAX_BODY
     inline_reads: bool = True
+    bodies: EncodedCache = field(default_factory=EncodedCache)
+
+    def encoded(self, prompt_id: str, number: str) -> Encoded | None:
+        """One version, encoded, through the cache when the store vouches for it."""
+        return self.bodies.get(self.storage, prompt_id, number)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a store read: inline for local backends, on a worker thread otherwise."""
@@ -97,6 +154,7 @@ def create_app(
         inline_reads=storage.backend_name in INLINE_READ_BACKENDS,
     )
     app = FastAPI(
+        **_without_telemetry(),
         title="promptshelf",
         version=__version__,
         summary="The version history of LLM prompts over HTTP",
@@ -114,6 +172,14 @@ def create_app(
         _install_web(app, state)
     app.add_middleware(Observe, state=state)
     return app
+
+
+def _without_telemetry() -> dict[str, Any]:
+    """FastAPI >= 0.165 checks for OpenTelemetry on every request (tens of microseconds once
+    ``opentelemetry`` is installed); ``/metrics`` and the access log are ours, so turn it off."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def _install_web(app: FastAPI, state: ServerState) -> None:
@@ -146,6 +212,8 @@ def _operations(app: FastAPI, state: ServerState) -> None:
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics of this worker")
     async def metrics() -> Response:
         stats = await run_in_threadpool(state.storage.get_storage_stats)
+        state.metrics.body_cache_hits = state.bodies.hits
+        state.metrics.body_cache_misses = state.bodies.misses
         return Response(
             state.metrics.render(stats), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -213,6 +281,13 @@ class _TooLarge(StarletteHTTPException):
     pass
 
 
+async def serve_fast(state: ServerState, scope: Scope, send: Send) -> bool:
+    """The hot GET path (see :mod:`.fastpath`; imported late: it needs the routes' helpers)."""
+    from .fastpath import serve_fast as fast
+
+    return await fast(state, scope, send)
+
+
 class Observe:
     """Path checks, body cap, metrics and the access log, around every HTTP request."""
 
@@ -256,7 +331,7 @@ class Observe:
             if refused is not None:
                 scope["promptshelf.error_code"] = refused.error_code
                 await problems.from_api(refused, scope.get("path"))(scope, receive, send_observed)
-            else:
+            elif not await serve_fast(self.state, scope, send_observed):
                 await self.app(scope, receive_capped, send_observed)
         finally:
             elapsed = time.perf_counter() - start
@@ -276,7 +351,7 @@ API_PREFIX = "/api/v1"
 
 def _template(scope: Scope, status: int) -> str:
     """The route's path template (``/api/v1/prompts/{prompt_id}``): bounded metric labels."""
-    path: str | None = getattr(scope.get("route"), "path", None)
+    path: str | None = scope.get("promptshelf.route") or getattr(scope.get("route"), "path", None)
     if path is None:
         return "unmatched" if status == 404 else "other"
     if scope.get("path", "").startswith(API_PREFIX) and not path.startswith(API_PREFIX):

@@ -9,7 +9,6 @@ anything is read.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from fastapi import Request
@@ -25,7 +24,7 @@ from ..models import (
     PromptVersion,
 )
 from ..storage.base import missing_label
-from .app import ServerState, state_of
+from .app import Encoded, ServerState, state_of
 from .auth import (
     Principal,
     require,
@@ -61,8 +60,8 @@ def principal(request: Request, scope: str = "read") -> Principal:
 
 def encode(version: PromptVersion) -> tuple[bytes, str]:
     """The canonical bytes of a version and its strong ETag (their SHA-256)."""
-    body = version.model_dump_json(indent=2).encode("utf-8")
-    return body, f'"{hashlib.sha256(body).hexdigest()}"'
+    encoded = Encoded.of(version)
+    return encoded.body, encoded.etag
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -78,13 +77,24 @@ def etag_matches(header: str | None, etag: str) -> bool:
 
 def version_response(
     request: Request,
-    version: PromptVersion,
+    version: PromptVersion | Encoded,
     *,
     pinned: bool,
     status: int = 200,
     extra: dict[str, str] | None = None,
 ) -> Response:
-    body, etag = encode(version)
+    encoded = version if isinstance(version, Encoded) else Encoded.of(version)
+    body, etag = encoded.body, encoded.etag
+    headers = version_headers(encoded.version, etag, pinned, extra)
+    if status == 200 and etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    return Response(body, status_code=status, media_type=JSON, headers=headers)
+
+
+def version_headers(
+    version: PromptVersion, etag: str, pinned: bool, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The headers of every version answer (the fast path sends the same ones)."""
     headers = {
         "etag": etag,
         "cache-control": IMMUTABLE if pinned else REVALIDATE,
@@ -92,9 +102,7 @@ def version_response(
     }
     if extra:
         headers.update(extra)
-    if status == 200 and etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(status_code=304, headers=headers)
-    return Response(body, status_code=status, media_type=JSON, headers=headers)
+    return headers
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -105,14 +113,22 @@ def _pid(prompt_id: str) -> str:
     return validate_prompt_id(prompt_id)
 
 
+_KNOWN_LABELS: set[str] = set()
+
+
 def _label(name: str) -> str:
-    return validate_name(name, "label")
+    if name in _KNOWN_LABELS:
+        return name
+    valid = validate_name(name, "label")
+    if len(_KNOWN_LABELS) < 10_000:
+        _KNOWN_LABELS.add(valid)
+    return valid
 
 
 async def resolve(
     state: ServerState, prompt_id: str, label: str | None, version: str | None
-) -> tuple[PromptVersion, bool, dict[str, str]]:
-    """The version a request names, whether it is pinned, and headers saying how."""
+) -> tuple[Encoded, bool, dict[str, str]]:
+    """The version a request names (encoded), whether it is pinned, and headers saying how."""
     storage = state.storage
     if label is not None and version is not None:
         raise ApiError(400, REQUEST_INVALID, "give ?label= or ?version=, not both")
@@ -121,11 +137,12 @@ async def resolve(
             found = await state.read(storage.get_latest_version, prompt_id)
             if found is None:
                 raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
-            return found, False, {}
+            return Encoded.of(found), False, {}
         if version == "best":
-            return await state.read(state.manager.get_best_version, prompt_id), False, {}
+            best = await state.read(state.manager.get_best_version, prompt_id)
+            return Encoded.of(best), False, {}
         semver.validate(version)
-        pinned = await state.read(storage.get_version, prompt_id, version)
+        pinned = await state.read(state.encoded, prompt_id, version)
         if pinned is None:
             raise VersionNotFoundError(prompt_id, version)
         return pinned, True, {}
@@ -137,11 +154,11 @@ async def resolve(
         latest = await state.read(storage.get_latest_version, prompt_id)  # documented fallback
         if latest is None:
             raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
-        return latest, False, {"x-promptshelf-resolved": "latest"}
-    found = await state.read(storage.get_version, prompt_id, number)
-    if found is None:  # deleted between the two reads
+        return Encoded.of(latest), False, {"x-promptshelf-resolved": "latest"}
+    labelled = await state.read(state.encoded, prompt_id, number)
+    if labelled is None:  # deleted between the two reads
         raise VersionNotFoundError(prompt_id, number, {"label": name})
-    return found, False, {"x-promptshelf-label": name, "x-promptshelf-resolved": f"label:{name}"}
+    return labelled, False, {"x-promptshelf-label": name, "x-promptshelf-resolved": f"label:{name}"}
 
 
 def _selector(value: str) -> str:

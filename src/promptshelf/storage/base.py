@@ -11,7 +11,7 @@ forget a check.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -198,6 +198,22 @@ class VersionStorage(abc.ABC):
 
         self._check_open()
         return apply_retention(self, policy, dry_run=dry_run)
+
+    def version_token(self, prompt_id: str, version: str) -> Hashable | None:
+        """A cheap identity of what is stored for a version, for caches above the store.
+
+        Two calls that return equal tokens (not None) saw the same stored bytes, in any
+        process. None means the backend cannot tell cheaply (the default), or the version
+        is missing or changed too recently to vouch for: read it instead. Optional: not
+        part of the contract every backend keeps.
+        """
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        semver.parse(version)
+        return self._version_token(prompt_id, version)
+
+    def _version_token(self, prompt_id: str, version: str) -> Hashable | None:
+        return None
 
     def list_prompts(self) -> list[str]:
         """Ids of the prompts that have at least one version, sorted."""

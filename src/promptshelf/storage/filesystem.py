@@ -651,6 +651,17 @@ class FileSystemStorage(VersionStorage):
             "durable": self.durable,
         }
 
+    def _version_token(self, prompt_id: str, version: str) -> tuple[Any, ...] | None:
+        """The plain file's identity once settled (a re-created file has another inode,
+        and a change within the racy window is not vouched for)."""
+        try:
+            st = os.stat(self._version_path(prompt_id, version), follow_symlinks=False)
+        except OSError:
+            return None
+        if not settled(st, time.time_ns()):
+            return None
+        return (self._root, prompt_id, version, *_ident(st))
+
     def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
         return self._documents.get(namespace, key)
 
