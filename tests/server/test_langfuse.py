@@ -17,7 +17,7 @@ def test_langfuse_sdk_get_prompt_reads_promptshelf(server: Server) -> None:
             assert made.status_code == 201
         c.put(f"/api/v1/prompts/{pid}/labels/production", json={"version": "1.0.1"})
     client = langfuse.Langfuse(
-        public_key="promptshelf",
+        public_key=fresh_id("pk"),  # the SDK keeps one client per public key
         secret_key=server.keys["read"],
         host=server.url,
         tracing_enabled=False,
@@ -76,9 +76,11 @@ def test_langfuse_sdk_reads_a_chat_prompt_and_its_config(server: Server) -> None
         assert made.status_code == 201, made.text
         c.put(f"/api/v1/prompts/{pid}/labels/production", json={"version": "1.0.0"})
     client = langfuse.Langfuse(
-        public_key="promptshelf", secret_key=server.keys["read"], host=server.url,
+        public_key=fresh_id("pk"),  # the SDK keeps one client per public key
+        secret_key=server.keys["read"],
+        host=server.url,
         tracing_enabled=False,
-    )  # fmt: skip
+    )
     try:
         chat = client.get_prompt(pid, type="chat", cache_ttl_seconds=0)
         assert chat.config["model"] == "gpt-x" and chat.commit_message == "first chat"

@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from promptshelf import InMemoryStorage
 from promptshelf.cli import cli as shelf_cli
+from promptshelf.server import create_app
 from promptshelf.server.auth import LOCAL, Authenticator, create_key
 from promptshelf.server.problems import ApiError
 from promptshelf.server.run import bind_socket
@@ -185,3 +186,19 @@ def test_two_servers_on_one_postgres_lose_no_version(
         for s in servers:
             s.stop()
         drop_schema(request, schema)
+
+
+def test_readyz_says_503_when_the_store_does_not_answer() -> None:
+    storage = InMemoryStorage()
+    app = create_app(storage)
+
+    async def probe() -> tuple[int, dict[str, object]]:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            assert (await c.get("/readyz")).status_code == 200
+            storage.close()  # what an unreachable database looks like to the server
+            answer = await c.get("/readyz")
+            return answer.status_code, answer.json()
+
+    status, body = asyncio.run(probe())
+    assert status == 503 and body["error_code"] == "NOT-READY"
