@@ -129,10 +129,10 @@ def read_floor(paths: list[Path]) -> float:
 # -- workloads ------------------------------------------------------------------------
 
 
-def build_store(root: Path, prompts: int, per_prompt: int) -> float:
+def build_store(root: Path, prompts: int, per_prompt: int, sharded: bool = False) -> float:
     """Create a store quickly (non-durable bulk saves); returns seconds taken."""
     start = time.perf_counter()
-    store = FileSystemStorage(root, durable=False)
+    store = FileSystemStorage(root, durable=False, enable_sharding=sharded)
     batch: list[PromptVersion] = []
     for version in versions_for(prompts, per_prompt):
         batch.append(version)

@@ -7,46 +7,90 @@ a diff between any two; a rollback; nothing ever lost.
 
 from __future__ import annotations
 
-from .errors import (
-    ConfigurationError,
-    CorruptVersionError,
-    InvalidPromptIdError,
-    InvalidVersionError,
-    LabelHistoryDivergedError,
-    LockTimeoutError,
-    OptimizerError,
-    StorageError,
-    ValidationError,
-    VersionConflictError,
-    VersionError,
-    VersionNotFoundError,
-)
-from .manager import VersionManager
-from .migrate import MigrationReport, migrate
-from .models import (
-    IssueSeverity,
-    IssueType,
-    OptimizationResult,
-    OptimizationStrategy,
-    Prompt,
-    PromptAnalysis,
-    PromptIssue,
-    PromptSuggestion,
-    PromptVersion,
-    SuggestionType,
-)
-from .retention import RetentionPolicy, RetentionReport
-from .storage import (
-    FileSystemStorage,
-    InMemoryStorage,
-    PostgresStorage,
-    SQLiteStorage,
-    VersionStorage,
-    load_config,
-    open_storage,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers and readers; imported on first use
+    from .errors import (
+        ConfigurationError,
+        CorruptVersionError,
+        InvalidPromptIdError,
+        InvalidVersionError,
+        LabelHistoryDivergedError,
+        LockTimeoutError,
+        OptimizerError,
+        StorageError,
+        ValidationError,
+        VersionConflictError,
+        VersionError,
+        VersionNotFoundError,
+    )
+    from .manager import VersionManager
+    from .migrate import MigrationReport, migrate
+    from .models import (
+        IssueSeverity,
+        IssueType,
+        OptimizationResult,
+        OptimizationStrategy,
+        Prompt,
+        PromptAnalysis,
+        PromptIssue,
+        PromptSuggestion,
+        PromptVersion,
+        SuggestionType,
+    )
+    from .retention import RetentionPolicy, RetentionReport
+    from .storage import (
+        FileSystemStorage,
+        InMemoryStorage,
+        PostgresStorage,
+        SQLiteStorage,
+        VersionStorage,
+        load_config,
+        open_storage,
+    )
 
 __version__ = "0.1.0"
+
+#: Where each public name lives. ``import promptshelf`` imports none of them: a command
+#: line call or an application that needs only the client does not pay for pydantic, SQL
+#: drivers or the server (PEP 562).
+_EXPORTS: dict[str, str] = {
+    "ConfigurationError": ".errors",
+    "CorruptVersionError": ".errors",
+    "InvalidPromptIdError": ".errors",
+    "InvalidVersionError": ".errors",
+    "LabelHistoryDivergedError": ".errors",
+    "LockTimeoutError": ".errors",
+    "OptimizerError": ".errors",
+    "StorageError": ".errors",
+    "ValidationError": ".errors",
+    "VersionConflictError": ".errors",
+    "VersionError": ".errors",
+    "VersionNotFoundError": ".errors",
+    "VersionManager": ".manager",
+    "MigrationReport": ".migrate",
+    "migrate": ".migrate",
+    "IssueSeverity": ".models",
+    "IssueType": ".models",
+    "OptimizationResult": ".models",
+    "OptimizationStrategy": ".models",
+    "Prompt": ".models",
+    "PromptAnalysis": ".models",
+    "PromptIssue": ".models",
+    "PromptSuggestion": ".models",
+    "PromptVersion": ".models",
+    "SuggestionType": ".models",
+    "RetentionPolicy": ".retention",
+    "RetentionReport": ".retention",
+    "FileSystemStorage": ".storage",
+    "InMemoryStorage": ".storage",
+    "PostgresStorage": ".storage",
+    "SQLiteStorage": ".storage",
+    "VersionStorage": ".storage",
+    "load_config": ".storage",
+    "open_storage": ".storage",
+}
 
 __all__ = [
     "ConfigurationError",
@@ -85,3 +129,16 @@ __all__ = [
     "migrate",
     "open_storage",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'promptshelf' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # the next access is a plain module attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
