@@ -65,7 +65,11 @@ def store(
 
 
 def outside_snapshot(root: Path) -> set[str]:
-    return set(os.listdir(root.parent)) | set(os.listdir("/tmp"))
+    """Every path in the test's own tree outside ``root``, and the absolute targets a hostile
+    id could name. Not all of /tmp: other programs write there, which made this test flaky."""
+    top = root.parent.parent
+    inside = {str(p) for p in top.rglob("*") if root not in p.parents and p != root}
+    return inside | {t for t in ("/tmp/x", "/etc/x", "/x") if os.path.lexists(t)}
 
 
 @SETTINGS
