@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,21 @@ from promptshelf import (  # noqa: E402
     SQLiteStorage,
     VersionStorage,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temp root of this run's own, unless --basetemp is given.
+
+    pytest's default root (/tmp/pytest-of-USER/pytest-N) keeps the last three runs
+    and deletes older ones when a run starts: a second test run on the same machine
+    (another checkout, a developer beside CI) deleted the first run's live PostgreSQL
+    data directory and socket under it, and every later PostgreSQL test failed.
+    """
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        root = Path(tempfile.gettempdir()) / f"promptshelf-tests-{os.getpid()}"
+        config.option.basetemp = str(root)
+        config.add_cleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+
 
 SEED_STORE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "seed-store"
 BUNDLED_SEED = Path(__file__).resolve().parents[1] / "examples" / "seed-store"
