@@ -34,7 +34,9 @@ def _container_fields(cls: type[BaseModel]) -> tuple[str, ...]:
             return all(isinstance(a, str) or leaf(a) for a in args) and get_origin(
                 annotation
             ) not in (list, dict, set, tuple)
-        return annotation in _LEAVES or (isinstance(annotation, type) and issubclass(annotation, Enum))
+        return annotation in _LEAVES or (
+            isinstance(annotation, type) and issubclass(annotation, Enum)
+        )
 
     return tuple(name for name, info in cls.model_fields.items() if not leaf(info.annotation))
 
