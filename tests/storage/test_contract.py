@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -388,7 +388,10 @@ def _history() -> list[LabelEvent]:
             to_version=after,
             actor=actor,
             reason=reason,
-            at=at + timedelta(minutes=i),
+            # times as written: the original's naive ones, promptshelf's with an offset
+            at=at + timedelta(minutes=i)
+            if i % 2
+            else (at + timedelta(minutes=i)).replace(tzinfo=UTC),
         )
         for i, (label, action, before, after, actor, reason) in enumerate(steps, start=1)
     ]
@@ -451,6 +454,19 @@ def test_read_trash_and_import_trashed_keep_deletion_times(storage: VersionStora
         storage.import_trashed(other)
     assert [t.entry.deleted_at for t in storage.read_trash("p")] == [when, mine.entry.deleted_at]
     assert storage.read_trash("p")[0].version == older.version
+    aware = TrashedVersion(
+        TrashEntry(prompt_id="p", version="1.1.0", deleted_at=when.replace(tzinfo=UTC)),
+        make_version("p", "1.1.0"),
+    )
+    assert storage.import_trashed(aware) is True
+    assert storage.import_trashed(aware) is False  # the same instant: already there
+    [copy] = [t for t in storage.read_trash("p") if t.entry.version == "1.1.0"]
+    assert copy.entry.deleted_at.tzinfo is None  # reported in local time, like every deletion
+    assert copy.entry.deleted_at.astimezone(UTC) == when.replace(tzinfo=UTC)
+    storage.empty_trash()
+    storage.import_trashed(older)
+    storage.save_version(make_version("p", "1.0.0", text="deleted here"))
+    storage.delete_version("p", "1.0.0")
     assert storage.restore_version("p", "1.0.0").prompt.text == "deleted here"  # the newest
     assert [t.version.prompt.text for t in storage.read_trash()] == ["deleted elsewhere, earlier"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -160,11 +161,41 @@ def test_a_schema_1_database_is_upgraded(postgres_url: str, schema: str) -> None
             (old.model_dump_json(),),
         )
     store = PostgresStorage(postgres_url, schema=schema)
-    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 4
+    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 5
     assert store.get_version("p", "1.0.0") == old
     store.save_version(make_version("p", "1.1.0"))
     store.set_label("p", "production", "1.1.0")
     store.delete_version("p", "1.0.0")
     assert [e.version for e in store.list_trash()] == ["1.0.0"]
     assert store.verify().ok
+    store.close()
+
+
+def test_schema_5_keeps_label_times_as_written(postgres_url: str, schema: str) -> None:
+    """Schema 3 kept a label event's time as a ``timestamp`` (its offset lost: a migration
+    through PostgreSQL changed the history); schema 5 keeps the text, and upgrading keeps
+    the times schema 3 had."""
+    written = datetime(2025, 3, 1, 9, 30, 15, 123456)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+        conn.execute(
+            f'CREATE TABLE "{schema}".promptshelf_meta (key text PRIMARY KEY, value text NOT NULL)'
+        )
+        conn.execute(f"INSERT INTO \"{schema}\".promptshelf_meta VALUES ('schema_version', '3')")
+        for number in (1, 2, 3):
+            for statement in pg_module.MIGRATIONS[number]:
+                conn.execute(statement.format(s=f'"{schema}"'))
+        conn.execute(
+            f'INSERT INTO "{schema}".promptshelf_label_events '
+            "VALUES ('p', 1, 'production', 'set', NULL, '1.0.0', 'ci', NULL, %s)",
+            (written,),
+        )
+    store = PostgresStorage(postgres_url, schema=schema)
+    assert [e.at for e in store.label_history("p")] == [written]
+    store.save_version(make_version("p", "1.0.0"))
+    moved = store.set_label("p", "production", "1.0.0", actor="me")
+    store.remove_label("p", "production")
+    events = store.label_history("p")
+    assert events[1] == moved and events[0].at == written
+    assert store.import_label_events("p", events) == 0  # read back exactly: nothing to append
     store.close()

@@ -262,12 +262,17 @@ class VersionStorage(abc.ABC):
 
     def import_trashed(self, item: TrashedVersion) -> bool:
         """Put a deleted version into the trash verbatim, with its deletion time (as another
-        store's ``read_trash`` returned it). True if added; False if an identical copy is
-        already there. A different copy with the same prompt, version and deletion time
-        raises ``VersionConflictError`` and is never overwritten."""
+        store's ``read_trash`` returned it; a deletion time with a timezone is taken as that
+        instant in local time, as every backend reports them). True if added; False if an
+        identical copy is already there. A different copy with the same prompt, version and
+        deletion time raises ``VersionConflictError`` and is never overwritten."""
         self._check_open()
         version = checked_version(item.version)
         entry = item.entry
+        if entry.deleted_at.tzinfo is not None:  # every backend reports naive local times
+            local = entry.deleted_at.astimezone().replace(tzinfo=None)
+            entry = entry.model_copy(update={"deleted_at": local})
+            item = TrashedVersion(entry, version)
         if (entry.prompt_id, entry.version) != (version.prompt_id, version.version):
             raise ValidationError(
                 f"trash entry {entry.prompt_id} {entry.version} holds "

@@ -35,7 +35,7 @@ from .sqlshared import SQLStorage
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Each entry upgrades the schema from the previous version; ``{s}`` is the schema name.
 MIGRATIONS: dict[int, list[str]] = {
@@ -87,6 +87,10 @@ MIGRATIONS: dict[int, list[str]] = {
             data      bytea   NOT NULL,
             PRIMARY KEY (namespace, key)
         )""",
+    ],
+    5: [  # a label event's time as written (ISO 8601, with its offset when it has one)
+        "ALTER TABLE {s}.promptshelf_label_events ALTER COLUMN at TYPE text "
+        """USING to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.US')""",
     ],
 }
 

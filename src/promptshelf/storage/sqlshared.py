@@ -160,7 +160,7 @@ class SQLStorage(VersionStorage):
             self._run(
                 conn,
                 f"INSERT INTO {self._events_t} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                event_row(event, self._ts(event.at)),
+                event_row(event, event.at.isoformat()),  # as written: naive or with offset
             )
 
     # -- versions -------------------------------------------------------------------------
