@@ -9,7 +9,7 @@ import click
 from .. import render
 from ..diff import diff_text
 from ..dify import dsl
-from ..dify.importer import import_app, kind_label, prompt_id
+from ..dify.importer import import_app, prompt_id
 from ..dify.writeback import apply_versions, changed_lines, write_atomically
 from ..errors import DifyError, LabelNotFoundError, VersionNotFoundError
 from ..manager import VersionManager
@@ -207,4 +207,4 @@ def _pins(pins: tuple[str, ...], ids: set[str], key: str) -> dict[str, str]:
     return pinned
 
 
-__all__ = ["dify", "kind_label"]
+__all__ = ["dify"]
