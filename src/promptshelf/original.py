@@ -33,8 +33,10 @@ from pathlib import Path
 from typing import Any
 
 from . import semver
-from .storage import FileSystemStorage, fsio
-from .storage.fsindex import INDEX_FILE
+from .storage import FileSystemStorage
+
+#: The original's index file, in the store's root.
+INDEX_FILE = ".index.json"
 
 #: The keys each of the original's models accepts (its ``optimizer.models``), by JSON path.
 ORIGINAL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -122,20 +124,34 @@ def write_original_index(store: FileSystemStorage) -> dict[str, Any]:
     rewrites it in its own superset of the format, which the original also reads."""
     index = original_index(store)
     data = json.dumps(index, indent=2, ensure_ascii=False).encode("utf-8")
-    root = str(store.storage_dir)
-    temp = f"{fsio.TEMP_PREFIX}index-{os.getpid()}-{time.time_ns()}.json"
-    dir_fd = fsio.open_dir(root)
-    try:
-        fsio.write_new(dir_fd, temp, data, durable=True)
-        try:
-            fsio.replace(dir_fd, temp, INDEX_FILE)
-        except BaseException:
-            fsio.unlink(dir_fd, temp)
-            raise
-        fsio.fsync(dir_fd)
-    finally:
-        fsio.close(dir_fd)
+    _replace_file(str(store.storage_dir), INDEX_FILE, data)
     return index
+
+
+def _replace_file(root: str, name: str, data: bytes) -> None:
+    """Write ``name`` in ``root`` whole or not at all: a temp file, fsynced, renamed over it,
+    the directory fsynced. Neither the directory nor the temp file is followed through a
+    symlink."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)
+    dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | nofollow)
+    temp = f".tmp-index-{os.getpid()}-{time.time_ns()}"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o644, dir_fd=dir_fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        except BaseException:
+            os.unlink(temp, dir_fd=dir_fd)
+            raise
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def original_problems(
