@@ -16,8 +16,8 @@ package; ``make bench-server`` installs it when missing) as the load generator:
 
 Usage::
 
-    python benchmarks/server_bench.py                 # about 3 minutes
-    python benchmarks/server_bench.py --seconds 3 --prompts 2000 --workers 2
+    python benchmarks/server_bench.py                 # about 4 minutes
+    python benchmarks/server_bench.py --seconds 2 --rounds 1 --prompts 2000 --workers 2
 
 Prints a table, then one JSON line with every figure. Nothing passes or fails:
 the targets (issue 12) are printed beside the ratios.
@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -254,7 +255,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         sys.exit("this benchmark needs wrk: apt-get install wrk (make bench-server does)")
     workdir = Path(tempfile.mkdtemp(prefix="ps-server-bench-"))
-    results: dict[str, Any] = {"prompts": args.prompts, "connections": args.connections}
+    results: dict[str, Any] = {
+        "prompts": args.prompts,
+        "connections": args.connections,
+        "rounds": args.rounds,
+        "seconds": args.seconds,
+    }
     try:
         store = workdir / "store"
         started = time.perf_counter()
@@ -268,59 +274,73 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             body = got.model_dump_json(indent=2).encode()
         body_file = workdir / "body.json"
         body_file.write_bytes(body)
-        secs, conns = args.seconds, args.connections
         for workers in args.workers:
-            key = f"workers_{workers}"
-            res: dict[str, Any] = {}
-            fl = floor(free_port(), workers, body_file, workdir, stock=False)
-            try:
-                wrk(fl.url + "/", 1, conns, {})  # warm-up
-                res["floor_get"] = wrk(fl.url + "/", secs, conns, {})
-                res["floor_write"] = wrk(
-                    fl.url + "/", secs, conns, {}, ROTATE_WRITE, _write_env("PUT"), workdir
-                )
-            finally:
-                fl.stop()
-            if workers > 1:
-                stock = floor(free_port(), workers, body_file, workdir, stock=True)
-                try:
-                    wrk(stock.url + "/", 1, conns, {})
-                    res["stock_uvicorn_floor_get"] = wrk(stock.url + "/", secs, conns, {})
-                finally:
-                    stock.stop()
-            ps = promptshelf(free_port(), workers, store, workdir, args.access_log)
-            try:
-                res["rss_mb_started"] = ps.rss_mb()
-                label_url = ps.url + "/api/v1/prompts/p00000?label=production"
-                etag = httpx.get(label_url, headers=auth).headers["etag"]
-                wrk(label_url, 1, conns, auth)  # warm-up
-                res["get_label_warm"] = wrk(label_url, secs, conns, auth)
-                res["get_label_304"] = wrk(label_url, secs, conns, {**auth, "If-None-Match": etag})
-                cold_env = {
-                    "BENCH_N": str(args.prompts),
-                    "BENCH_PATH": "/api/v1/prompts/p%05d?label=production",
-                }
-                res["get_label_cold"] = wrk(
-                    ps.url, secs, conns, auth, ROTATE_GET, cold_env, workdir
-                )
-                res["rss_mb_after_reads"] = ps.rss_mb()
-                res["create_version"] = wrk(
-                    ps.url, secs, conns, auth, ROTATE_WRITE, _write_env("POST"), workdir
-                )
-                move_env = {
-                    "BENCH_N": str(args.prompts),
-                    "BENCH_METHOD": "PUT",
-                    "BENCH_PATH": "/api/v1/prompts/p%05d/labels/staging",
-                    "BENCH_BODY": json.dumps({"version": "latest"}),
-                }
-                res["move_label"] = wrk(ps.url, secs, conns, auth, ROTATE_WRITE, move_env, workdir)
-                res["rss_mb_end"] = ps.rss_mb()
-            finally:
-                ps.stop()
-            results[key] = res
+            results[f"workers_{workers}"] = run_workers(args, workers, store, body_file, auth)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
+
+
+def run_workers(
+    args: argparse.Namespace, workers: int, store: Path, body_file: Path, auth: dict[str, str]
+) -> dict[str, Any]:
+    """Every case ``rounds`` times, floor and promptshelf alternating, so that a machine
+    whose load drifts (it is shared) weighs on both alike; the medians are reported."""
+    workdir = body_file.parent
+    secs, conns = args.seconds, args.connections
+    servers = {"floor": floor(free_port(), workers, body_file, workdir, stock=False)}
+    if workers > 1:
+        servers["stock"] = floor(free_port(), workers, body_file, workdir, stock=True)
+    servers["ps"] = promptshelf(free_port(), workers, store, workdir, args.access_log)
+    ps = servers["ps"]
+    res: dict[str, Any] = {"rss_mb_started": ps.rss_mb()}
+    label_url = ps.url + "/api/v1/prompts/p00000?label=production"
+    etag = httpx.get(label_url, headers=auth).headers["etag"]
+    cold_env = {
+        "BENCH_N": str(args.prompts),
+        "BENCH_PATH": "/api/v1/prompts/p%05d?label=production",
+    }
+    move_env = {
+        "BENCH_N": str(args.prompts),
+        "BENCH_METHOD": "PUT",
+        "BENCH_PATH": "/api/v1/prompts/p%05d/labels/staging",
+        "BENCH_BODY": json.dumps({"version": "latest"}),
+    }
+    cases: list[tuple[str, Any]] = [
+        ("floor_get", lambda: wrk(servers["floor"].url + "/", secs, conns, {})),
+        ("get_label_warm", lambda: wrk(label_url, secs, conns, auth)),
+        ("get_label_304", lambda: wrk(label_url, secs, conns, {**auth, "If-None-Match": etag})),
+        ("get_label_cold", lambda: wrk(ps.url, secs, conns, auth, ROTATE_GET, cold_env, workdir)),
+        (
+            "floor_write",
+            lambda: wrk(
+                servers["floor"].url, secs, conns, {}, ROTATE_WRITE, _write_env("PUT"), workdir
+            ),
+        ),
+        (
+            "create_version",
+            lambda: wrk(ps.url, secs, conns, auth, ROTATE_WRITE, _write_env("POST"), workdir),
+        ),
+        ("move_label", lambda: wrk(ps.url, secs, conns, auth, ROTATE_WRITE, move_env, workdir)),
+    ]
+    if "stock" in servers:
+        cases.insert(
+            1, ("stock_uvicorn_floor_get", lambda: wrk(servers["stock"].url + "/", secs, conns, {}))
+        )
+    try:
+        for server in servers.values():  # warm-up: imports, first connections
+            wrk(server.url + "/healthz", 1, conns, auth)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in cases}
+        for _ in range(args.rounds):
+            for name, measure in cases:
+                runs[name].append(measure())
+        for name, figures in runs.items():
+            res[name] = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
+        res["rss_mb_end"] = ps.rss_mb()
+    finally:
+        for server in servers.values():
+            server.stop()
+    return res
 
 
 def _write_env(method: str) -> dict[str, str]:
@@ -334,7 +354,8 @@ def _write_env(method: str) -> dict[str, str]:
 
 def report(results: dict[str, Any]) -> None:
     print(f"promptshelf server, {results['connections']} connections, file store of "
-          f"{results['prompts']:,} prompts (wrk; p50/p99 in ms)")  # fmt: skip
+          f"{results['prompts']:,} prompts (wrk; medians of {results['rounds']} rounds of "
+          f"{results['seconds']:g} s, floor and server alternating; p50/p99 in ms)")  # fmt: skip
     targets = {
         "get_label_warm": ("floor_get", 1.5),
         "get_label_cold": ("floor_get", 1.5),
@@ -361,8 +382,8 @@ def report(results: dict[str, Any]) -> None:
                 f"{r50:>8}{r99:>8}  {goal}{errs}"
             )
         warm = res["get_label_warm"]["rps"]
-        print(f"  memory (MB per worker): started {res['rss_mb_started']}, after reading every "
-              f"prompt {res['rss_mb_after_reads']}, at the end {res['rss_mb_end']}")  # fmt: skip
+        print(f"  memory (MB per worker process): started {res['rss_mb_started']}, after "
+              f"reading every prompt and the writes {res['rss_mb_end']}")  # fmt: skip
         print(f"  vs MLflow's alias lookup ({MLFLOW_RPS[0]}-{MLFLOW_RPS[1]} req/s, p50 "
               f"{MLFLOW_P50_MS:.0f} ms): {warm / MLFLOW_RPS[1]:.0f}-{warm / MLFLOW_RPS[0]:.0f}x "
               "the rate (target >= 15x)")  # fmt: skip
@@ -373,7 +394,8 @@ def report(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--prompts", type=int, default=10_000)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--workers", type=lambda s: [int(x) for x in s.split(",")], default=[1, 2])
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
