@@ -8,6 +8,8 @@ a diff between any two; a rollback; nothing ever lost.
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers and readers; imported on first use
@@ -142,3 +144,22 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return __all__
+
+
+class _Package(types.ModuleType):
+    """Keeps ``promptshelf.migrate`` the function, not the submodule of the same name.
+
+    Importing ``promptshelf.migrate`` (``from promptshelf.migrate import compare_stores``,
+    or the command line doing so) makes the import system bind the submodule as the
+    package's attribute ``migrate``; the lazily exported function would then never be
+    looked up, and ``from promptshelf import migrate`` gave the module, depending on what
+    was imported first. The submodule stays in ``sys.modules`` either way.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f".{name}":
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

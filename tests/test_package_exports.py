@@ -1,0 +1,24 @@
+"""The package's lazily exported names are what they say, whatever was imported first."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+
+def test_migrate_is_the_function_after_its_submodule_was_imported() -> None:
+    # (as before exports were lazy: the package attribute is the function; the submodule
+    # is sys.modules["promptshelf.migrate"])
+    code = (
+        "import sys\n"
+        "from promptshelf.migrate import compare_stores\n"
+        "module = sys.modules['promptshelf.migrate']\n"
+        "from promptshelf import migrate, MigrationReport\n"
+        "import promptshelf\n"
+        "assert callable(migrate) and migrate is module.migrate, migrate\n"
+        "assert promptshelf.migrate is module.migrate and callable(compare_stores)\n"
+        "assert MigrationReport is module.MigrationReport\n"
+        "assert module is not migrate\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
