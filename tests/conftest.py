@@ -29,6 +29,7 @@ from promptshelf import (  # noqa: E402
     PostgresStorage,
     SQLiteStorage,
     VersionStorage,
+    open_storage,
 )
 
 
@@ -70,6 +71,10 @@ def _postgres(tmp_path: Path, request: pytest.FixtureRequest) -> VersionStorage:
     return PostgresStorage(request.getfixturevalue("postgres_url"), schema=fresh_schema(request))
 
 
+def _s3(tmp_path: Path, request: pytest.FixtureRequest) -> VersionStorage:
+    return open_storage(fresh_s3_url(request))
+
+
 BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], VersionStorage]] = {
     "memory": lambda tmp_path, request: InMemoryStorage(),
     "filesystem": _filesystem,
@@ -77,6 +82,7 @@ BACKENDS: dict[str, Callable[[Path, pytest.FixtureRequest], VersionStorage]] = {
     "filesystem-noindex-nocache": _filesystem_bare,
     "sqlite": _sqlite,
     "postgres": _postgres,
+    "s3": _s3,
 }
 
 
@@ -153,6 +159,51 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.get_uri()
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def s3_url() -> Iterator[str]:
+    """A real S3: $PROMPTSHELF_TEST_S3_URL (credentials from the AWS environment), else a
+    SeaweedFS started here (see tests/s3server.py). If it cannot start, every S3 test
+    fails with the reason: there is no silent skip."""
+    url = os.environ.get("PROMPTSHELF_TEST_S3_URL")
+    if url:
+        yield url
+        return
+    import s3server
+
+    server = s3server.start()
+    saved = {name: os.environ.get(name) for name in server.env}
+    os.environ.update(server.env)  # boto3 and child processes find the credentials here
+    try:
+        yield server.url("promptshelf-test")
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def fresh_s3_url(request: pytest.FixtureRequest) -> str:
+    """A prefix of its own for one test; on an external endpoint it is emptied afterwards."""
+    base = request.getfixturevalue("s3_url")
+    url = with_prefix(base, f"t-{uuid.uuid4().hex[:16]}")
+    if os.environ.get("PROMPTSHELF_TEST_S3_URL"):
+
+        def empty() -> None:
+            with open_storage(url) as store:
+                store.clear_all()
+
+        request.addfinalizer(empty)
+    return url
+
+
+def with_prefix(url: str, name: str) -> str:
+    """``url`` (s3://bucket[/prefix]?query) with ``name`` appended to its prefix."""
+    head, sep, query = url.partition("?")
+    return f"{head.rstrip('/')}/{name}{sep}{query}"
 
 
 def fresh_schema(request: pytest.FixtureRequest) -> str:

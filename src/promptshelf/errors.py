@@ -193,6 +193,24 @@ class ConnectionLostError(DatabaseError, ConnectionError):
     default_code = "DB-CONN-001"
 
 
+class ObjectStoreError(StorageError):
+    """An object store (S3) request failed after its bounded retries."""
+
+    default_code = "S3-001"
+
+
+class ObjectStoreUnreachableError(ObjectStoreError, ConnectionError):
+    """The S3 endpoint refused or did not answer the connection."""
+
+    default_code = "S3-CONN-001"
+
+
+class ObjectStoreAuthError(ObjectStoreError, PermissionError):
+    """The S3 endpoint refused the credentials, or there were none."""
+
+    default_code = "S3-AUTH-001"
+
+
 class ConfigurationError(OptimizerError, ValueError):
     default_code = "PS-CONFIG-001"
 
@@ -216,6 +234,9 @@ __all__ = [
     "LabelNotFoundError",
     "LoadError",
     "LockTimeoutError",
+    "ObjectStoreAuthError",
+    "ObjectStoreError",
+    "ObjectStoreUnreachableError",
     "OptimizerError",
     "PayloadTooLargeError",
     "PromptKindError",

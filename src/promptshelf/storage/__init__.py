@@ -1,9 +1,12 @@
 """Storage backends behind one contract, :class:`VersionStorage`, and one way to open them.
 
-The PostgreSQL driver is imported only when a ``PostgresStorage`` is created.
+The PostgreSQL driver is imported only when a ``PostgresStorage`` is created;
+``S3Storage`` (which needs boto3, the ``s3`` extra) only when it is first named.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from .base import MAX_VERSION_BYTES, VersionStorage
 from .filesystem import FileSystemStorage
@@ -18,8 +21,17 @@ __all__ = [
     "FileSystemStorage",
     "InMemoryStorage",
     "PostgresStorage",
+    "S3Storage",
     "SQLiteStorage",
     "VersionStorage",
     "load_config",
     "open_storage",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "S3Storage":
+        from .s3 import S3Storage
+
+        return S3Storage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,6 +6,7 @@ Targets::
     file:///abs/path   file:relative/path   ./plain/path           -> FileSystemStorage
     sqlite:///relative.db   sqlite:////abs/path.db   store.db      -> SQLiteStorage
     postgresql://user@host:5432/db?schema=shelf                     -> PostgresStorage
+    s3://bucket/prefix?endpoint_url=http://127.0.0.1:8333&region=us-east-1  -> S3Storage
     config.yaml (the original design's ``optimizer.storage`` block)
 
 Options go in the query string (``file:///data?enable_sharding=true``) or as
@@ -87,6 +88,23 @@ BACKENDS: dict[str, Backend] = {
         },
         install="pip install 'promptshelf[postgres]'",
     ),
+    "s3": Backend(
+        "promptshelf.storage.s3",
+        "S3Storage",
+        {
+            "bucket": str,
+            "prefix": str,
+            "endpoint_url": str,
+            "region": str,
+            "cache_size": int,
+            "max_workers": int,
+            "connect_timeout": float,
+            "read_timeout": float,
+            "max_attempts": int,
+            "create": _bool,
+        },
+        install="pip install 'promptshelf[s3]'",
+    ),
 }
 
 ALIASES = {"file": "filesystem", "fs": "filesystem", "postgresql": "postgres", "mem": "memory"}
@@ -156,12 +174,14 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
     if sep and scheme not in known and rest.startswith("//"):
         raise ConfigurationError(
             f"unknown storage URL scheme {scheme!r}; valid: memory://, file://, sqlite://, "
-            "postgresql://",
+            "postgresql://, s3://",
             context={"target": target},
         )
     if not sep or scheme not in known:  # a plain path
         kind = "sqlite" if target.lower().endswith(SQLITE_SUFFIXES) else "filesystem"
         return kind, {"path" if kind == "sqlite" else "storage_dir": target}
+    if scheme == "s3":
+        return "s3", parse_s3_url(target)
     parts = urlsplit(target)
     backend = ALIASES.get(scheme, scheme)
     spec = BACKENDS[backend]
@@ -185,6 +205,29 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
         raise ConfigurationError(f"{target!r} names no path", context={"target": target})
     options["path" if backend == "sqlite" else "storage_dir"] = path
     return backend, options
+
+
+def parse_s3_url(target: str) -> dict[str, Any]:
+    """``s3://bucket/prefix?endpoint_url=...&region=...`` as S3Storage options.
+
+    Credentials never go in the URL (they come from the AWS environment or
+    files); a URL carrying any is refused without being echoed.
+    """
+    parts = urlsplit(target)
+    if "@" in parts.netloc:
+        raise ConfigurationError(
+            "s3:// URLs carry no credentials: use AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY "
+            "or a profile in ~/.aws",
+            context={"backend": "s3"},
+        )
+    if not parts.netloc:
+        raise ConfigurationError(
+            "an s3:// URL names a bucket: s3://bucket/prefix", context={"target": target}
+        )
+    options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+    options["bucket"] = parts.netloc
+    options["prefix"] = parts.path.strip("/")
+    return options
 
 
 def load_config(path: str | os.PathLike[str]) -> Mapping[str, Any]:
