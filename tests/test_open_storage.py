@@ -40,6 +40,17 @@ from promptshelf.storage.opener import parse_url
             {"url": "postgresql://u@h:5432/db?sslmode=disable", "schema": "s1"},
         ),
         ("postgres://u@h/db", "postgres", {"url": "postgres://u@h/db"}),
+        (
+            "s3://bkt/team/prompts/?endpoint_url=http://127.0.0.1:8333&region=eu-west-1",
+            "s3",
+            {
+                "bucket": "bkt",
+                "prefix": "team/prompts",
+                "endpoint_url": "http://127.0.0.1:8333",
+                "region": "eu-west-1",
+            },
+        ),
+        ("s3://bkt", "s3", {"bucket": "bkt", "prefix": ""}),
     ],
 )
 def test_urls(target: str, backend: str, options: dict[str, str]) -> None:
