@@ -19,6 +19,8 @@ PAIRS = [
     ("postgres", "filesystem-sharded"),
     ("memory", "filesystem"),
     ("filesystem-sharded", "memory"),
+    ("filesystem", "s3"),
+    ("s3", "sqlite"),
 ]
 
 

@@ -47,6 +47,7 @@ from ..errors import (
     LabelInUseError,
     OptimizerError,
     StorageError,
+    ValidationError,
     VersionConflictError,
 )
 from ..ids import validate_prompt_id
@@ -54,13 +55,16 @@ from ..models import LabelEvent, PromptVersion, TrashEntry
 from . import integrity
 from .base import (
     MAX_VERSION_BYTES,
+    TrashedVersion,
     VersionStorage,
     checked_version,
     decode_version,
     encode_version,
     missing_version,
     not_in_trash,
+    trash_conflict,
 )
+from .labelevents import events_to_import
 from .s3client import Bucket, NotModified, PreconditionFailed, make_client
 from .s3labels import EVENTS_DIR, LABELS_DIR, LabelLog, LabelState, new_event
 from .verify import Action, Problem, RepairReport, VerifyReport
@@ -341,6 +345,42 @@ class S3Storage(VersionStorage):
     def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
         return [entry for _, entry in self._trash_keys(prompt_id)]
 
+    def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]:
+        def load(item: tuple[str, TrashEntry]) -> TrashedVersion | None:
+            key, entry = item
+            stored = self.bucket.get(key, limit=MAX_OBJECT_BYTES)
+            if stored is None:
+                return None  # restored or emptied meanwhile
+            where = self.bucket.where(key)
+            canonical, _ = integrity.unseal(stored.data, where)
+            return TrashedVersion(
+                entry, decode_version(canonical, entry.prompt_id, entry.version, where)
+            )
+
+        found = self._pool.map(load, self._trash_keys(prompt_id))
+        return [t for t in found if t is not None]
+
+    def _import_trashed(self, item: TrashedVersion) -> bool:
+        entry = item.entry
+        stamp = entry.deleted_at.strftime(STAMP)
+        key = f"{self._trash_prefix(entry.prompt_id, entry.version)}{stamp}.json"
+        if self._parse_trash_key(key) != entry:  # a time this layout cannot name exactly
+            raise ValidationError(
+                f"deletion time {entry.deleted_at.isoformat()} cannot be kept verbatim "
+                "(time zones are not stored)",
+                context={"prompt_id": entry.prompt_id, "version": entry.version},
+            )
+        canonical = encode_version(item.version)
+        try:
+            self.bucket.put(key, integrity.seal(canonical), if_none_match=True)
+            return True
+        except PreconditionFailed:
+            pass
+        held = self.bucket.get(key, limit=MAX_OBJECT_BYTES)
+        if held is not None and integrity.unseal(held.data, self.bucket.where(key))[0] == canonical:
+            return False
+        raise trash_conflict(entry)
+
     def _restore(self, prompt_id: str, version: str) -> None:
         keys = sorted(self.bucket.keys(self._trash_prefix(prompt_id, version)))
         for key in reversed(keys):  # the newest deletion first
@@ -381,6 +421,18 @@ class S3Storage(VersionStorage):
 
         events = self.labels.change(prompt_id, compute)
         return events[0] if events else None
+
+    def _import_events(self, prompt_id: str, events: list[LabelEvent]) -> int:
+        def compute(state: LabelState) -> list[LabelEvent]:
+            existing = self.labels.events_of(prompt_id, state)
+            return events_to_import(
+                existing, events, lambda v: self.bucket.exists(self._key(prompt_id, v))
+            )
+
+        return len(self.labels.change(prompt_id, compute))
+
+    def _history_prompts(self) -> list[str]:
+        return self.labels.prompts()
 
     def _labels(self, prompt_id: str) -> dict[str, str]:
         state, _ = self.labels.read(prompt_id)

@@ -126,7 +126,7 @@ class LabelLog:
         attempt = 0
         while True:
             state, etag = self.read(prompt_id)
-            self.materialize(prompt_id, state.pending)
+            self.materialize(prompt_id, state.pending, check=True)
             events = compute(state)
             if not events:
                 return []
@@ -152,9 +152,16 @@ class LabelLog:
             self.materialize(prompt_id, events)
             return events
 
-    def materialize(self, prompt_id: str, events: list[LabelEvent]) -> None:
-        """Write committed events as their own objects (create-only: a rerun is harmless)."""
+    def materialize(self, prompt_id: str, events: list[LabelEvent], check: bool = False) -> None:
+        """Write committed events as their own objects (create-only: a rerun is harmless).
+
+        With ``check``, an event whose object exists is not written again (a HEAD is
+        cheaper than a put that loses): the usual case when a writer finds the
+        pending events of the revision before it, which their writer has written.
+        """
         for event in events:
+            if check and self.bucket.exists(self.event_key(prompt_id, event.seq)):
+                continue
             try:
                 self.bucket.put(
                     self.event_key(prompt_id, event.seq),
@@ -167,6 +174,10 @@ class LabelLog:
     def events(self, prompt_id: str) -> list[LabelEvent]:
         """The history as of one revision of the label object, oldest first."""
         state, _ = self.read(prompt_id)  # first: every event up to it is an object by now
+        return self.events_of(prompt_id, state)
+
+    def events_of(self, prompt_id: str, state: LabelState) -> list[LabelEvent]:
+        """The history up to ``state`` (read before this call), oldest first."""
         upto = state.seq - len(state.pending)
         listed = [
             (key, etag)
