@@ -17,7 +17,7 @@ from promptshelf import (
     VersionNotFoundError,
     VersionStorage,
 )
-from promptshelf.errors import LabelHistoryDivergedError
+from promptshelf.errors import LabelHistoryDivergedError, LabelInUseError
 from promptshelf.models import LabelAction, LabelEvent, TrashEntry
 from promptshelf.storage import MAX_VERSION_BYTES
 from promptshelf.storage.base import TrashedVersion
@@ -623,3 +623,21 @@ def test_document_compare_and_swap_under_threads(storage: VersionStorage) -> Non
     final = storage.get_document("settings", "counter")
     assert final is not None and final.revision == 41
     assert sorted(final.data["items"]) == sorted(f"{t}-{i}" for t in range(8) for i in range(5))
+
+
+def test_purge_removes_for_good_without_a_trash_copy(storage: VersionStorage) -> None:
+    storage.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
+    storage.set_label("p", "production", "1.1.0")
+    with pytest.raises(LabelInUseError):  # a purge records no label events: move them first
+        storage.purge_version("p", "1.1.0")
+    assert storage.purge_version("p", "1.0.0") is True
+    assert storage.purge_version("p", "1.0.0") is False
+    assert storage.list_version_numbers("p") == ["1.1.0"] and storage.list_trash() == []
+    storage.delete_version("p", "1.1.0", force=True)
+    [entry] = storage.list_trash()
+    other = TrashEntry(prompt_id="p", version="1.1.0", deleted_at=datetime(2020, 1, 1))
+    assert storage.purge_trashed(other) is False
+    assert storage.purge_trashed(entry) is True
+    assert storage.list_trash() == [] and storage.list_prompts() == []
+    with pytest.raises(InvalidPromptIdError):
+        storage.purge_version("../x", "1.0.0")

@@ -15,7 +15,7 @@ import pydantic
 
 from .. import __version__
 from ..errors import ConfigurationError, OptimizerError, ValidationError
-from . import dify, keys, labels, maintenance, serve, transfer, versions
+from . import dify, keys, labels, maintenance, replication, serve, transfer, versions
 
 
 class ShelfGroup(click.Group):
@@ -55,6 +55,8 @@ for _command in (
     transfer.import_,
     transfer.export,
     transfer.migrate_,
+    replication.backup,
+    replication.sync_,
     maintenance.stats,
     maintenance.rebuild_index,
     maintenance.verify,

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from .. import jsonl
+from ..backup import backup_store, is_archive
 from ..errors import OptimizerError
 from ..migrate import MigrationReport, migrate
 from ..models import PromptVersion
@@ -164,7 +165,12 @@ def _export_jsonl(storage: VersionStorage, path: Path) -> None:
 @click.argument("source")
 @click.argument("dest")
 def migrate_(source: str, dest: str) -> None:
-    """Copy everything from SOURCE to DEST (any two stores): versions, labels and their
-    history, the trash. Re-running skips what is there; nothing differing is overwritten."""
+    """Copy everything from SOURCE to DEST (any two stores, or a backup archive as SOURCE):
+    versions, labels and their history, the trash. Re-running skips what is there; nothing
+    differing is overwritten."""
+    if is_archive(source):  # a backup archive (promptshelf backup ... x.tar.gz): restore it
+        with backup_store(source, create=False) as src, opened(dest, create=True) as dst:
+            _report(migrate(src, dst, progress=_progress("migrating")), "copied")
+        return
     with opened(source) as src, opened(dest, create=True) as dst:
         _report(migrate(src, dst, progress=_progress("migrating")), "copied")

@@ -281,6 +281,26 @@ class VersionStorage(abc.ABC):
             )
         return self._import_trashed(item)
 
+    def purge_version(self, prompt_id: str, version: str) -> bool:
+        """Remove a live version for good, keeping no copy in the trash; True if it existed.
+
+        For replication (``promptshelf sync``): the source's trash entry is imported
+        verbatim first, then the live copy is purged. ``LabelInUseError`` if a label
+        points at it (move the labels first: a purge never records label events).
+        """
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        semver.parse(version)
+        return self._purge(prompt_id, version, None)
+
+    def purge_trashed(self, entry: TrashEntry) -> bool:
+        """Remove one copy from the trash for good (the one deleted at ``entry.deleted_at``);
+        True if it was there. For replication of an emptied trash."""
+        self._check_open()
+        validate_prompt_id(entry.prompt_id)
+        semver.parse(entry.version)
+        return self._purge(entry.prompt_id, entry.version, entry.deleted_at)
+
     def save_versions(self, versions: Iterable[PromptVersion]) -> int:
         """Save many versions; returns how many were saved.
 
@@ -492,6 +512,11 @@ class VersionStorage(abc.ABC):
 
     @abc.abstractmethod
     def _empty_trash(self, cutoff: datetime | None) -> int: ...
+
+    @abc.abstractmethod
+    def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
+        """Without ``trashed_at``: remove the live version (no trash copy; refuse with
+        ``LabelInUseError`` if labelled). With it: remove that trash copy. True if found."""
 
     @abc.abstractmethod
     def _history_prompts(self) -> list[str]:

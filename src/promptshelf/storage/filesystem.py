@@ -421,6 +421,34 @@ class FileSystemStorage(VersionStorage):
     def _empty_trash(self, cutoff: datetime | None) -> int:
         return fstrash.empty(self._root, cutoff)
 
+    def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
+        if trashed_at is not None:
+            return fstrash.remove(self._root, prompt_id, version, trashed_at, self.durable)
+        dir_fd = self._locked_prompt_dir(prompt_id, create=False)
+        if dir_fd is None:
+            return False
+        try:
+            names = _files_of(dir_fd, version)
+            if not names:
+                return False
+            labels_blocking(
+                self._labels_log.read(self._prompt_dir(prompt_id)), prompt_id, version, False
+            )
+            for name in names:
+                fsio.unlink(dir_fd, name)
+            if self.durable:
+                fsio.fsync(dir_fd)
+            return True
+        except OSError as exc:
+            raise DeleteError(
+                f"cannot purge {prompt_id!r} {version!r}: {exc}",
+                context={"prompt_id": prompt_id, "version": version, "errno": exc.errno},
+            ) from exc
+        finally:
+            fsio.close(dir_fd)
+            self._cache.discard((prompt_id, version))
+            self._listings.forget(prompt_id)
+
     def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]:
         found = []
         for entry, path in fstrash.entries(self._root, prompt_id):

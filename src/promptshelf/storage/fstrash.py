@@ -177,5 +177,23 @@ def empty(root: str, cutoff: datetime | None) -> int:
     return removed
 
 
+def remove(root: str, prompt_id: str, version: str, deleted_at: datetime, durable: bool) -> bool:
+    """Remove the trash copy of ``version`` deleted at ``deleted_at``; True if it was there."""
+    for entry, path in entries(root, prompt_id):
+        if entry.version == version and entry.deleted_at == deleted_at:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
+            if durable:
+                fd = fsio.open_dir(_trash_dir(root, prompt_id))
+                try:
+                    fsio.fsync(fd)
+                finally:
+                    fsio.close(fd)
+            return True
+    return False
+
+
 def remove_all(root: str) -> None:
     shutil.rmtree(f"{root}/{TRASH_DIR}", ignore_errors=True)

@@ -134,6 +134,27 @@ class InMemoryStorage(VersionStorage):
                 raise VersionConflictError(prompt_id, version)
             versions[version] = self._trash.pop(newest)[1]
 
+    def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
+        with self._lock:
+            if trashed_at is None:
+                versions = self._versions.get(prompt_id, {})
+                if version not in versions:
+                    return False
+                labels_blocking(self._events.get(prompt_id, []), prompt_id, version, False)
+                del versions[version]
+                if not versions:
+                    del self._versions[prompt_id]
+                return True
+            for i, (entry, _) in enumerate(self._trash):
+                if (entry.prompt_id, entry.version, entry.deleted_at) == (
+                    prompt_id,
+                    version,
+                    trashed_at,
+                ):
+                    del self._trash[i]
+                    return True
+            return False
+
     def _empty_trash(self, cutoff: datetime | None) -> int:
         with self._lock:
             keep = [(e, d) for e, d in self._trash if cutoff is not None and e.deleted_at >= cutoff]

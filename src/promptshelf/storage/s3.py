@@ -393,6 +393,27 @@ class S3Storage(VersionStorage):
             return
         raise not_in_trash(prompt_id, version)
 
+    def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
+        if trashed_at is not None:
+            stamp = trashed_at.strftime(STAMP)
+            key = f"{self._trash_prefix(prompt_id, version)}{stamp}.json"
+        else:
+            key = self._key(prompt_id, version)
+        if not self.bucket.exists(key):
+            return False
+        if trashed_at is None:
+            state, _ = self.labels.read(prompt_id)
+            on_it = sorted(n for n, v in state.labels.items() if v == version)
+            if on_it:
+                raise LabelInUseError(
+                    f"{prompt_id} {version} is labelled {', '.join(on_it)}; move the label(s) "
+                    "first",
+                    context={"prompt_id": prompt_id, "version": version, "labels": on_it},
+                )
+        self.bucket.delete(key)
+        self._cache.discard(key)
+        return True
+
     def _empty_trash(self, cutoff: datetime | None) -> int:
         doomed = [
             key

@@ -322,6 +322,22 @@ class SQLStorage(VersionStorage):
                 conn, f"DELETE FROM {self._trash_t} WHERE {_KEY} AND deleted_at = ?", (*key, row[0])
             )
 
+    def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
+        key = (prompt_id, *semver.parse(version))
+        with self._writing("purge", prompt_id) as conn:
+            if trashed_at is not None:
+                cursor = self._run(
+                    conn,
+                    f"DELETE FROM {self._trash_t} WHERE {_KEY} AND deleted_at = ?",
+                    (*key, self._ts(trashed_at)),
+                )
+                return bool(cursor.rowcount)
+            if not self._has(conn, prompt_id, version):
+                return False
+            labels_blocking(self._events(conn, prompt_id), prompt_id, version, False)
+            self._run(conn, f"DELETE FROM {self._versions_t} WHERE {_KEY}", key)
+        return True
+
     def _empty_trash(self, cutoff: datetime | None) -> int:
         with self._writing("empty trash", None) as conn:
             if cutoff is None:

@@ -1,0 +1,383 @@
+"""Backups: a snapshot of a store, taken while writers keep writing, with a manifest of SHA-256s.
+
+A backup is itself a promptshelf store, so restoring is ``promptshelf migrate
+BACKUP TARGET``. Where it goes:
+
+* a directory: a filesystem store (the original layout);
+* ``*.tar.gz`` / ``*.tgz``: that filesystem store packed; written to a temp
+  file and renamed, so an interrupted backup leaves the previous archive;
+* ``s3://bucket/prefix``: an S3 store.
+
+Taking one is a sync (:mod:`promptshelf.replicate`) into the backup store
+followed by a manifest, ``.backup/manifest-<UTC time>.json`` inside it: for
+every prompt the SHA-256 of each version's canonical bytes, its labels, the
+number and SHA-256 of its label events, and each trash copy with its deletion
+time and SHA-256; the manifest carries its own SHA-256. Each prompt is copied
+from a consistent view (its label history did not move while it was read),
+so every label in the backup points at a version in the backup.
+
+A second backup into the same place is incremental: only prompts that
+changed are read from the source, and only what changed is written; the new
+manifest takes the unchanged prompts' entries from the previous one. What
+the source deleted since is deleted in the backup too (the manifests of
+earlier backups stay, for the record).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError, CorruptStoreError, OptimizerError, StoreNotFoundError
+from .replicate import SyncReport, sync
+from .storage.base import VersionStorage
+from .storage.codec import encode_version
+from .storage.filesystem import FileSystemStorage
+from .storage.opener import open_storage
+
+FORMAT = "promptshelf-backup/1"
+MANIFEST_DIR = ".backup"
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz")
+ARCHIVE_TOP = "store"  # the folder inside an archive that holds the store
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def prompt_entry(store: VersionStorage, prompt_id: str) -> dict[str, Any]:
+    """The manifest entry of one prompt, read from ``store``."""
+    history = store.label_history(prompt_id)
+    events = b"\n".join(e.model_dump_json().encode() for e in history)
+    return {
+        "versions": {v.version: sha256(encode_version(v)) for v in store.list_versions(prompt_id)},
+        "labels": dict(sorted(store.list_labels(prompt_id).items())),
+        "label_events": len(history),
+        "label_history_sha256": sha256(events),
+        "trash": [
+            [t.entry.version, t.entry.deleted_at.isoformat(), sha256(encode_version(t.version))]
+            for t in store.read_trash(prompt_id)
+        ],
+    }
+
+
+def seal(manifest: dict[str, Any]) -> bytes:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        {**body, "manifest_sha256": sha256(canonical)}, sort_keys=True, indent=1, ensure_ascii=False
+    ).encode("utf-8")
+
+
+def unseal(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads(data)
+        body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    except (ValueError, AttributeError) as exc:
+        raise CorruptStoreError(f"backup manifest {where} is unreadable: {exc}") from None
+    canonical = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    if manifest.get("manifest_sha256") != sha256(canonical) or body.get("format") != FORMAT:
+        raise CorruptStoreError(
+            f"backup manifest {where} does not match its SHA-256 (or is not a {FORMAT} manifest)",
+            error_code="BACKUP-CORRUPT",
+            context={"path": where},
+        )
+    return body
+
+
+# -- where manifests live --------------------------------------------------------------
+
+
+class Manifests:
+    """The ``.backup/`` folder of a backup store (a directory, or a prefix in S3)."""
+
+    def __init__(self, store: VersionStorage) -> None:
+        self.store = store
+
+    def _s3(self) -> Any:
+        from .storage.s3 import S3Storage
+
+        return self.store if isinstance(self.store, S3Storage) else None
+
+    def names(self) -> list[str]:
+        s3 = self._s3()
+        if s3 is not None:
+            prefix = f"{s3.root}{MANIFEST_DIR}/"
+            return sorted(k[len(prefix) :] for k in s3.bucket.keys(prefix))
+        assert isinstance(self.store, FileSystemStorage)
+        folder = Path(self.store.storage_dir) / MANIFEST_DIR
+        return sorted(p.name for p in folder.glob("manifest-*.json")) if folder.is_dir() else []
+
+    def read(self, name: str) -> dict[str, Any]:
+        s3 = self._s3()
+        if s3 is not None:
+            key = f"{s3.root}{MANIFEST_DIR}/{name}"
+            stored = s3.bucket.get(key)
+            if stored is None:
+                raise StoreNotFoundError(f"no backup manifest {name}", context={"key": key})
+            return unseal(stored.data, s3.bucket.where(key))
+        assert isinstance(self.store, FileSystemStorage)
+        path = Path(self.store.storage_dir) / MANIFEST_DIR / name
+        return unseal(path.read_bytes(), str(path))
+
+    def write(self, name: str, data: bytes) -> None:
+        s3 = self._s3()
+        if s3 is not None:
+            s3.bucket.put(f"{s3.root}{MANIFEST_DIR}/{name}", data, if_none_match=True)
+            return
+        assert isinstance(self.store, FileSystemStorage)
+        folder = Path(self.store.storage_dir) / MANIFEST_DIR
+        folder.mkdir(exist_ok=True)
+        temp = folder / f".{name}.tmp"
+        with open(temp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, folder / name)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def latest(self) -> tuple[str, dict[str, Any]] | None:
+        names = self.names()
+        return None if not names else (names[-1], self.read(names[-1]))
+
+
+# -- opening a destination --------------------------------------------------------------
+
+
+def is_archive(target: str) -> bool:
+    return target.lower().endswith(ARCHIVE_SUFFIXES) and "://" not in target
+
+
+@contextlib.contextmanager
+def backup_store(target: str, *, create: bool) -> Iterator[VersionStorage]:
+    """The store a backup lives in; an archive is unpacked to a temp folder and, when
+    ``create`` (writing a backup), packed again afterwards (only if the block succeeded)."""
+    if not is_archive(target):
+        if "://" in target and not target.startswith(("s3://", "file:")):
+            raise ConfigurationError(
+                "a backup goes to a directory, a .tar.gz file or an s3:// prefix",
+                context={"target": target},
+            )
+        if not create and "://" not in target and not Path(target).is_dir():
+            raise StoreNotFoundError(f"no backup at {target!r}", context={"target": target})
+        store = open_storage(target) if "://" in target else FileSystemStorage(target)
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    archive = Path(target)
+    with tempfile.TemporaryDirectory(prefix="promptshelf-backup-") as work:
+        root = Path(work) / ARCHIVE_TOP
+        if archive.exists():
+            unpack(archive, Path(work))
+        elif not create:
+            raise StoreNotFoundError(f"no backup at {target!r}", context={"target": target})
+        store = FileSystemStorage(root)
+        try:
+            yield store
+        finally:
+            store.close()
+        if create:
+            pack(root, archive)
+
+
+def unpack(archive: Path, into: Path) -> None:
+    """Extract a backup archive: regular files and folders under ``store/`` only."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for member in tar.getmembers():
+                name = member.name
+                parts = Path(name).parts
+                if (
+                    not (member.isfile() or member.isdir())
+                    or name.startswith("/")
+                    or ".." in parts
+                    or not parts
+                    or parts[0] != ARCHIVE_TOP
+                ):
+                    raise CorruptStoreError(
+                        f"{archive} holds {name!r}, which a backup never does",
+                        error_code="BACKUP-CORRUPT",
+                        context={"path": str(archive), "member": name},
+                    )
+            tar.extractall(into, filter="data")
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise CorruptStoreError(
+            f"{archive} is not a readable backup archive: {exc}",
+            error_code="BACKUP-CORRUPT",
+            context={"path": str(archive)},
+        ) from None
+
+
+def pack(root: Path, archive: Path) -> None:
+    """Write ``root`` as ``store/`` into ``archive`` via a temp file and a rename."""
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{archive.name}.", dir=archive.parent)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            with tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+                tar.add(root, arcname=ARCHIVE_TOP)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(temp, archive)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+# -- taking and checking a backup -----------------------------------------------------------
+
+
+@dataclass
+class BackupReport:
+    target: str
+    manifest: str
+    previous: str | None
+    sync: SyncReport
+    totals: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.sync.ok
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "manifest": self.manifest,
+            "previous": self.previous,
+            "incremental": self.previous is not None,
+            "totals": self.totals,
+            "changes": self.sync.to_dict(),
+            "ok": self.ok,
+        }
+
+
+def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
+    """Back ``source`` up into ``target`` (incrementally if a backup is already there)."""
+    started = _utc()
+    with backup_store(target, create=True) as store:
+        manifests = Manifests(store)
+        last = manifests.latest()
+        previous: dict[str, Any] = last[1]["prompts"] if last else {}
+        report = sync(source, store)
+        prompts: dict[str, Any] = {}
+        for prompt_id in store.list_held_prompts():
+            if prompt_id in previous and prompt_id not in report.touched:
+                prompts[prompt_id] = previous[prompt_id]
+            else:
+                prompts[prompt_id] = prompt_entry(store, prompt_id)
+        totals = {
+            "prompts": len(prompts),
+            "versions": sum(len(p["versions"]) for p in prompts.values()),
+            "label_events": sum(p["label_events"] for p in prompts.values()),
+            "trash": sum(len(p["trash"]) for p in prompts.values()),
+        }
+        name = f"manifest-{started.strftime('%Y%m%dT%H%M%S.%fZ')}.json"
+        manifest: dict[str, Any] = {
+            "format": FORMAT,
+            "started_at": started.isoformat(),
+            "finished_at": _utc().isoformat(),
+            "source": describe,
+            "previous": last[0] if last else None,
+            "totals": totals,
+            "changes": report.to_dict(),
+            "prompts": prompts,
+        }
+        if not report.ok:
+            manifest["incomplete"] = True
+        manifests.write(name, seal(manifest))
+    return BackupReport(target, name, last[0] if last else None, report, totals)
+
+
+@dataclass
+class BackupCheck:
+    target: str
+    manifest: str | None = None
+    checked_prompts: int = 0
+    checked_versions: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and self.manifest is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "manifest": self.manifest,
+            "checked_prompts": self.checked_prompts,
+            "checked_versions": self.checked_versions,
+            "problems": self.problems,
+            "ok": self.ok,
+        }
+
+
+def verify(target: str) -> BackupCheck:
+    """Check the backup at ``target`` against its newest manifest, item by item."""
+    check = BackupCheck(target)
+    with backup_store(target, create=False) as store:
+        last = Manifests(store).latest()
+        if last is None:
+            check.problems.append("no manifest: not a promptshelf backup (or never finished)")
+            return check
+        check.manifest, manifest = last
+        if manifest.get("incomplete"):
+            check.problems.append("the backup that wrote this manifest reported problems")
+        expected: dict[str, Any] = manifest["prompts"]
+        for problem in store.verify().problems:
+            check.problems.append(f"{problem.location}: {problem.message} [{problem.code}]")
+        held = set(store.list_held_prompts())
+        for prompt_id in sorted(held | set(expected)):
+            check.checked_prompts += 1
+            want = expected.get(prompt_id)
+            if want is None:
+                check.problems.append(f"{prompt_id}: in the backup but not in its manifest")
+                continue
+            try:
+                have = prompt_entry(store, prompt_id)
+            except OptimizerError as exc:
+                check.problems.append(f"{prompt_id}: {exc.message} [{exc.error_code}]")
+                continue
+            check.checked_versions += len(have["versions"])
+            check.problems.extend(_differences(prompt_id, want, have))
+    return check
+
+
+def _differences(prompt_id: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+    found = []
+    for number in sorted(set(want["versions"]) | set(have["versions"])):
+        a, b = want["versions"].get(number), have["versions"].get(number)
+        if a != b:
+            why = (
+                "missing"
+                if b is None
+                else "not in the manifest"
+                if a is None
+                else "SHA-256 differs"
+            )
+            found.append(f"{prompt_id} {number}: {why}")
+    for key in ("labels", "label_events", "label_history_sha256"):
+        if want[key] != have[key]:
+            found.append(f"{prompt_id}: {key.replace('_', ' ')} differ from the manifest")
+    if sorted(map(tuple, want["trash"])) != sorted(map(tuple, have["trash"])):
+        found.append(f"{prompt_id}: the trash differs from the manifest")
+    return found
+
+
+def _utc() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,151 @@
+"""Backups and standbys: ``backup``, ``backup verify`` and ``sync``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+from types import FrameType
+
+import click
+
+from .. import backup as backups
+from ..replicate import SyncReport, follow, sync
+from .options import opened, store_option
+
+_BACKUP_HELP = """Back up the store (--store) into DEST, or check a backup.
+
+\b
+  promptshelf backup --store SRC DEST      take a backup (incremental if DEST has one)
+  promptshelf backup verify DEST           check DEST against its manifest
+
+DEST is a directory, a .tar.gz file, or an s3:// prefix. The backup is itself a
+store: restore it with `promptshelf migrate DEST TARGET`. Writers may keep
+writing while it is taken; each prompt is copied from a consistent view.
+Exit 1 when the backup or the check found problems."""
+
+
+def _redacted(target: str) -> str:
+    """``target`` without a password or query string, for the manifest."""
+    head = target.split("?", 1)[0]
+    if "://" in head and "@" in head.split("://", 1)[1].split("/", 1)[0]:
+        scheme, rest = head.split("://", 1)
+        head = f"{scheme}://{rest.split('@', 1)[1]}"
+    return head
+
+
+@click.command(name="backup", help=_BACKUP_HELP, short_help="Back up a store, or check a backup.")
+@store_option
+@click.argument("args", nargs=-1, required=True, metavar="[verify] DEST")
+@click.option("--json", "as_json", is_flag=True, help="Output the report as JSON.")
+def backup(target: str, args: tuple[str, ...], as_json: bool) -> None:
+    if len(args) == 2 and args[0] == "verify":
+        _verify(args[1], as_json)
+        return
+    if len(args) != 1:
+        raise click.UsageError("expected DEST, or `verify DEST`")
+    dest = args[0]
+    with opened(target) as source:
+        report = backups.take(source, dest, describe=_redacted(target))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        t, c = report.totals, report.sync
+        kind = "incremental" if report.previous else "full"
+        click.echo(
+            f"{kind} backup to {dest}: {t['prompts']} prompt(s), {t['versions']} version(s), "
+            f"{t['label_events']} label event(s), {t['trash']} in the trash; this run copied "
+            f"{c.versions_copied} version(s), {c.label_events_copied} label event(s), "
+            f"{c.trash_copied} trash copie(s), removed {c.versions_purged + c.trash_purged}; "
+            f"manifest {report.manifest}"
+        )
+        for prompt_id, why in c.problems:
+            click.echo(f"problem: {prompt_id}: {why}", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _verify(dest: str, as_json: bool) -> None:
+    check = backups.verify(dest)
+    if as_json:
+        click.echo(json.dumps(check.to_dict(), indent=2))
+    else:
+        for problem in check.problems:
+            click.echo(f"problem: {problem}")
+        state = "ok" if check.ok else f"{len(check.problems)} problem(s)"
+        click.echo(
+            f"backup {dest} ({check.manifest}): {check.checked_prompts} prompt(s), "
+            f"{check.checked_versions} version(s) checked against their SHA-256: {state}"
+        )
+    if not check.ok:
+        sys.exit(1)
+
+
+def _summary(number: int, report: SyncReport, seconds: float) -> str:
+    r = report
+    line = (
+        f"pass {number}: {r.prompts} prompt(s) in {seconds:.2f} s; copied {r.versions_copied} "
+        f"version(s), {r.label_events_copied} label event(s), {r.trash_copied} trash copie(s); "
+        f"restored {r.versions_restored}, replaced {r.versions_replaced}, removed "
+        f"{r.versions_purged} version(s) and {r.trash_purged} trash copie(s)"
+    )
+    return line + (f"; {len(r.problems)} problem(s)" if r.problems else "")
+
+
+@click.command(name="sync")
+@click.argument("source")
+@click.argument("dest")
+@click.option(
+    "--follow",
+    "keep_following",
+    is_flag=True,
+    help="Keep syncing until interrupted (SIGINT/SIGTERM).",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.0),
+    default=5.0,
+    show_default=True,
+    help="Seconds between passes with --follow.",
+)
+def sync_(source: str, dest: str, keep_following: bool, interval: float) -> None:
+    """Make DEST (a standby store) hold exactly what SOURCE holds: new versions, label
+    events replayed in order, deletions, the trash. Only what changed is copied; a pass
+    killed midway is finished by the next one. DEST must not be written by anyone else
+    (its own changes are reported as problems, never overwritten). Exit 1 on problems."""
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    if keep_following:
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+    problems = 0
+    with opened(source) as src, opened(dest, create=True) as dst:
+        if not keep_following:
+            started = time.monotonic()
+            report = sync(src, dst)
+            click.echo(_summary(1, report, time.monotonic() - started))
+            for prompt_id, why in report.problems:
+                click.echo(f"problem: {prompt_id}: {why}", err=True)
+            problems = len(report.problems)
+        else:
+            count = 0
+            started = time.monotonic()
+
+            def on_pass(report: SyncReport) -> None:
+                nonlocal count, started, problems
+                count += 1
+                click.echo(_summary(count, report, time.monotonic() - started))
+                sys.stdout.flush()
+                for prompt_id, why in report.problems:
+                    click.echo(f"problem: {prompt_id}: {why}", err=True)
+                problems = len(report.problems)
+                started = time.monotonic()
+
+            follow(src, dst, interval=interval, should_stop=stop.is_set, on_pass=on_pass)
+    if problems:
+        sys.exit(1)

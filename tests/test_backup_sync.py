@@ -1,0 +1,296 @@
+"""backup, backup verify, restore (migrate from a backup) and sync, through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from promptshelf import FileSystemStorage, SQLiteStorage, VersionManager, open_storage
+from promptshelf.cli import cli
+from promptshelf.migrate import compare_stores
+from promptshelf.replicate import sync
+from promptshelf.storage.base import VersionStorage
+
+from conftest import fresh_s3_url
+from helpers import fill_everything, inventory, make_analysis, make_prompt, make_version
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args))
+
+
+def same(a: VersionStorage, b: VersionStorage) -> None:
+    assert compare_stores(a, b) == [] and compare_stores(b, a) == []
+    assert inventory(a) == inventory(b)
+
+
+def change_everything(store: VersionStorage) -> None:
+    """New versions, label moves, a delete, a restore, a re-save, an emptied trash copy."""
+    store.save_version(make_version("p0", "2.0.0"))
+    store.save_version(make_version("new", "1.0.0"))
+    store.set_label("p0", "production", "2.0.0", actor="carol")
+    store.delete_version("p1", "1.1.0", force=True)
+    store.restore_version("p2", "1.0.0")
+    store.save_version(make_version("only-trash", "1.0.0", text="saved again, other text"))
+    store.empty_trash(older_than=timedelta(0))
+
+
+def test_backup_to_a_directory_then_incremental_then_restore(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    dest = str(tmp_path / "backup")
+    first = run("backup", "--store", str(tmp_path / "src"), dest)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.startswith(f"full backup to {dest}: 6 prompt(s), 16 version(s), ")
+    checked = run("backup", "verify", dest)
+    assert checked.exit_code == 0, checked.output
+    assert "16 version(s) checked against their SHA-256: ok" in checked.stdout
+
+    change_everything(source)
+    second = run("backup", "--store", str(tmp_path / "src"), dest, "--json")
+    assert second.exit_code == 0, second.output
+    report = json.loads(second.stdout)
+    assert report["incremental"] is True
+    changes = report["changes"]
+    assert changes["versions_copied"] == 3  # 2.0.0, new 1.0.0, only-trash saved again
+    assert changes["versions_restored"] == 1 and changes["versions_purged"] == 1
+    assert changes["trash_purged"] >= 1 and changes["ok"] is True
+    assert run("backup", "verify", dest).exit_code == 0
+    manifests = sorted((tmp_path / "backup" / ".backup").glob("manifest-*.json"))
+    assert len(manifests) == 2
+    assert json.loads(manifests[1].read_text())["previous"] == manifests[0].name
+
+    restored = run("migrate", dest, f"sqlite:///{tmp_path}/restored.db")
+    assert restored.exit_code == 0, restored.output
+    with SQLiteStorage(tmp_path / "restored.db") as back:
+        same(back, source)
+
+
+def test_a_backup_with_nothing_new_copies_nothing(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    dest = str(tmp_path / "backup")
+    assert run("backup", "--store", str(tmp_path / "src"), dest).exit_code == 0
+    again = json.loads(run("backup", "--store", str(tmp_path / "src"), dest, "--json").stdout)
+    assert {k: v for k, v in again["changes"].items() if type(v) is int} == {
+        "prompts": 6,
+        "versions_copied": 0,
+        "versions_restored": 0,
+        "versions_replaced": 0,
+        "versions_purged": 0,
+        "label_events_copied": 0,
+        "trash_copied": 0,
+        "trash_purged": 0,
+    }
+
+
+def test_a_tar_gz_backup_verifies_restores_and_catches_damage(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    archive = tmp_path / "nightly.tar.gz"
+    assert run("backup", "--store", str(tmp_path / "src"), str(archive)).exit_code == 0
+    assert run("backup", "verify", str(archive)).exit_code == 0
+    change_everything(source)
+    assert run("backup", "--store", str(tmp_path / "src"), str(archive)).exit_code == 0
+    assert run("backup", "verify", str(archive)).exit_code == 0
+    assert run("migrate", str(archive), str(tmp_path / "restored")).exit_code == 0
+    same(FileSystemStorage(tmp_path / "restored"), source)
+
+    # Damage one version inside the archive: verify names it and exits 1.
+    work = tmp_path / "unpacked"
+    with tarfile.open(archive) as tar:
+        tar.extractall(work, filter="data")
+    victim = work / "store" / "p0" / "2.0.0.json"
+    victim.write_bytes(victim.read_bytes().replace(b"Summarize", b"Summarise"))
+    damaged = tmp_path / "damaged.tar.gz"
+    with tarfile.open(damaged, "w:gz") as tar:
+        tar.add(work / "store", arcname="store")
+    result = run("backup", "verify", str(damaged))
+    assert result.exit_code == 1
+    assert "p0" in result.stdout and "problem" in result.stdout
+
+
+def test_a_tampered_manifest_or_a_hostile_archive_is_refused(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    source.save_version(make_version("p", "1.0.0"))
+    dest = tmp_path / "backup"
+    assert run("backup", "--store", str(tmp_path / "src"), str(dest)).exit_code == 0
+    [manifest] = (dest / ".backup").glob("manifest-*.json")
+    manifest.write_text(manifest.read_text().replace('"versions": 1', '"versions": 2'))
+    result = run("backup", "verify", str(dest))
+    assert result.exit_code == 1 and "[BACKUP-CORRUPT]" in result.stderr
+    evil = tmp_path / "evil.tar.gz"
+    (tmp_path / "outside.txt").write_text("x")
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(tmp_path / "outside.txt", arcname="../outside.txt")
+    result = run("backup", "verify", str(evil))
+    assert result.exit_code == 1 and "[BACKUP-CORRUPT]" in result.stderr
+    assert run("backup", "verify", str(tmp_path / "nothing-here")).exit_code == 1
+
+
+def test_backup_to_s3_and_restore_from_it(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    url = fresh_s3_url(request)
+    assert run("backup", "--store", str(tmp_path / "src"), url).exit_code == 0
+    change_everything(source)
+    assert run("backup", "--store", str(tmp_path / "src"), url).exit_code == 0
+    checked = run("backup", "verify", url)
+    assert checked.exit_code == 0, checked.output
+    assert run("migrate", url, str(tmp_path / "restored")).exit_code == 0
+    same(FileSystemStorage(tmp_path / "restored"), source)
+
+
+def _writer(store: VersionStorage, stop: threading.Event, rounds: int) -> None:
+    manager = VersionManager(store)
+    for i in range(rounds):
+        if stop.is_set():
+            return
+        prompt_id = f"w{i % 5}"
+        made = manager.create_version(make_prompt(prompt_id), make_analysis(prompt_id))
+        store.set_label(prompt_id, "production", made.version, actor="writer")
+        if i % 7 == 6:
+            numbers = store.list_version_numbers(prompt_id)
+            store.delete_version(prompt_id, numbers[0], force=True)
+
+
+def test_a_backup_taken_while_writers_write_is_consistent(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    stop = threading.Event()
+    writers = [threading.Thread(target=_writer, args=(source, stop, 150)) for _ in range(2)]
+    for w in writers:
+        w.start()
+    try:
+        result = run("backup", "--store", str(tmp_path / "src"), str(tmp_path / "backup"))
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+    assert result.exit_code == 0, result.output
+    assert run("backup", "verify", str(tmp_path / "backup")).exit_code == 0
+    backup = FileSystemStorage(tmp_path / "backup")
+    for prompt_id in backup.list_held_prompts():
+        present = set(backup.list_version_numbers(prompt_id))
+        assert set(backup.list_labels(prompt_id).values()) <= present  # labels point at versions
+        history = source.label_history(prompt_id)
+        assert backup.label_history(prompt_id) == history[: len(backup.label_history(prompt_id))]
+        for version in backup.list_versions(prompt_id):  # each one is the source's, whole
+            live = source.get_version(prompt_id, version.version)
+            trashed = [t.version for t in source.read_trash(prompt_id)]
+            assert version == live or version in trashed
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "s3"])
+def test_sync_makes_an_exact_copy_and_a_rerun_copies_nothing(
+    tmp_path: Path, request: pytest.FixtureRequest, kind: str
+) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    dest = f"sqlite:///{tmp_path}/standby.db" if kind == "sqlite" else fresh_s3_url(request)
+    first = run("sync", str(tmp_path / "src"), dest)
+    assert first.exit_code == 0, first.output
+    with open_storage(dest) as standby:
+        same(standby, source)
+        again = sync(source, standby)
+        assert again.ok and again.changes == 0
+        change_everything(source)
+        source.set_label("new", "production", "1.0.0")
+        report = sync(source, standby)
+        assert report.ok, report.problems
+        same(standby, source)
+        assert sync(source, standby).changes == 0
+
+
+def test_sync_reports_a_standby_that_was_written_to(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    standby = SQLiteStorage(tmp_path / "standby.db")
+    assert sync(source, standby).ok
+    standby.set_label("p0", "production", "1.0.0", actor="someone on the standby")
+    result = run("sync", str(tmp_path / "src"), f"sqlite:///{tmp_path}/standby.db")
+    assert result.exit_code == 1
+    assert "p0" in result.stderr and "LABEL-DIVERGED" in result.stderr
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "promptshelf", *args]
+
+
+def _wait_for_line(
+    process: subprocess.Popen[str], lines: list[str], test: Callable[[str], bool]
+) -> str:
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if test(line):
+            return line
+    raise AssertionError(f"sync ended without the expected line: {lines[-3:]}")
+
+
+@pytest.mark.timeout(300)
+def test_sync_follow_keeps_a_standby_exact_while_writers_write(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    standby_url = f"sqlite:///{tmp_path}/standby.db"
+    follower = subprocess.Popen(
+        _cli("sync", str(tmp_path / "src"), standby_url, "--follow", "--interval", "0.2"),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        _wait_for_line(follower, lines, lambda line: line.startswith("pass 1:"))
+        stop = threading.Event()
+        writers = [threading.Thread(target=_writer, args=(source, stop, 120)) for _ in range(2)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join()
+        # The source no longer changes: the follower catches up by itself.
+        with SQLiteStorage(tmp_path / "standby.db") as standby:
+            while compare_stores(source, standby) or compare_stores(standby, source):
+                _wait_for_line(follower, lines, lambda line: line.startswith("pass "))
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(60) == 0
+    finally:
+        if follower.poll() is None:
+            follower.kill()
+    assert any("copied 0 version(s)" not in line for line in lines[1:])  # it followed them
+    with SQLiteStorage(tmp_path / "standby.db") as standby:
+        same(standby, source)
+
+
+@pytest.mark.timeout(300)
+def test_a_sync_killed_midway_is_finished_by_the_next(tmp_path: Path) -> None:
+    source = FileSystemStorage(tmp_path / "src")
+    source.save_versions(make_version(f"p{i % 40}", f"1.{i}.0") for i in range(4000))
+    for i in range(40):
+        source.set_label(f"p{i}", "production", f"1.{i}.0")
+    dest = tmp_path / "standby"
+    killed = subprocess.Popen(_cli("sync", str(tmp_path / "src"), str(dest)))
+    try:
+        while not (dest.exists() and len(os.listdir(dest)) > 10):  # wait for it to be busy
+            if killed.poll() is not None:
+                pytest.fail("the sync finished before it could be killed")
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(30)
+    finally:
+        if killed.poll() is None:
+            killed.kill()
+    standby = FileSystemStorage(dest)
+    assert compare_stores(source, standby) != []  # part of the work was done
+    finished = subprocess.run(_cli("sync", str(tmp_path / "src"), str(dest)), check=False)
+    assert finished.returncode == 0
+    same(FileSystemStorage(dest), source)
