@@ -37,8 +37,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from . import semver
 from .errors import ConfigurationError, CorruptStoreError, OptimizerError, StoreNotFoundError
-from .replicate import SyncReport, sync
+from .models import labels_after
+from .replicate import PromptView, SyncReport, sync
+from .storage import fsio
 from .storage.base import VersionStorage
 from .storage.codec import encode_version
 from .storage.filesystem import FileSystemStorage
@@ -173,7 +176,11 @@ def backup_store(target: str, *, create: bool) -> Iterator[VersionStorage]:
             )
         if not create and "://" not in target and not Path(target).is_dir():
             raise StoreNotFoundError(f"no backup at {target!r}", context={"target": target})
-        store = open_storage(target) if "://" in target else FileSystemStorage(target)
+        store = (
+            open_storage(target)
+            if "://" in target
+            else FileSystemStorage(target, durable=False)  # synced once, before the manifest
+        )
         try:
             yield store
         finally:
@@ -186,7 +193,7 @@ def backup_store(target: str, *, create: bool) -> Iterator[VersionStorage]:
             unpack(archive, Path(work))
         elif not create:
             raise StoreNotFoundError(f"no backup at {target!r}", context={"target": target})
-        store = FileSystemStorage(root)
+        store = FileSystemStorage(root, durable=False)  # the archive is what is synced
         try:
             yield store
         finally:
@@ -268,19 +275,23 @@ class BackupReport:
 
 
 def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
-    """Back ``source`` up into ``target`` (incrementally if a backup is already there)."""
+    """Back ``source`` up into ``target`` (incrementally if a backup is already there).
+
+    A directory or archive backup is written without a sync per file; the whole
+    filesystem is synced once before the manifest, the backup's commit point, is
+    written (and synced). A backup without a manifest is not a backup.
+    """
     started = _utc()
     with backup_store(target, create=True) as store:
         manifests = Manifests(store)
         last = manifests.latest()
         previous: dict[str, Any] = last[1]["prompts"] if last else {}
-        report = sync(source, store)
+        views: dict[str, PromptView] = {}
+        report = sync(source, store, on_prompt=lambda view: views.__setitem__(view.prompt_id, view))
         prompts: dict[str, Any] = {}
         for prompt_id in store.list_held_prompts():
-            if prompt_id in previous and prompt_id not in report.touched:
-                prompts[prompt_id] = previous[prompt_id]
-            else:
-                prompts[prompt_id] = prompt_entry(store, prompt_id)
+            entry = _entry_from(views.get(prompt_id), previous.get(prompt_id), report)
+            prompts[prompt_id] = entry if entry is not None else prompt_entry(store, prompt_id)
         totals = {
             "prompts": len(prompts),
             "versions": sum(len(p["versions"]) for p in prompts.values()),
@@ -300,8 +311,52 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
         }
         if not report.ok:
             manifest["incomplete"] = True
+        if isinstance(store, FileSystemStorage):
+            _sync_tree(store.storage_dir)
         manifests.write(name, seal(manifest))
     return BackupReport(target, name, last[0] if last else None, report, totals)
+
+
+def _entry_from(
+    view: PromptView | None, before: dict[str, Any] | None, report: SyncReport
+) -> dict[str, Any] | None:
+    """A prompt's manifest entry from what the sync saw and copied plus the previous
+    manifest, without reading the backup again; None when something is not known."""
+    if view is None or view.prompt_id in {p for p, _ in report.problems}:
+        return None
+    pid = view.prompt_id
+    old_versions: dict[str, str] = (before or {}).get("versions", {})
+    old_trash = {(t[0], t[1]): t[2] for t in (before or {}).get("trash", [])}
+    versions: dict[str, str] = {}
+    for number in view.versions:
+        known = report.digests.get((pid, number)) or old_versions.get(number)
+        if known is None:
+            return None
+        versions[number] = known
+    trash = []
+    for entry in sorted(view.trash, key=lambda e: (e.deleted_at, semver.parse(e.version))):
+        when = entry.deleted_at.isoformat()
+        known = report.trash_digests.get((pid, entry.version, when))
+        known = known or old_trash.get((entry.version, when))
+        if known is None:
+            return None
+        trash.append([entry.version, when, known])
+    events = b"\n".join(e.model_dump_json().encode() for e in view.history)
+    return {
+        "versions": versions,
+        "labels": dict(sorted(labels_after(view.history).items())),
+        "label_events": len(view.history),
+        "label_history_sha256": sha256(events),
+        "trash": trash,
+    }
+
+
+def _sync_tree(root: Path) -> None:
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fsio.sync_filesystem(fd)
+    finally:
+        os.close(fd)
 
 
 @dataclass

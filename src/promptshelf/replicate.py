@@ -28,17 +28,22 @@ anyone else: a standby's own changes are reported as divergence.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import LabelHistoryDivergedError, OptimizerError, VersionConflictError
 from .models import LabelEvent, TrashEntry
 from .storage.base import VersionStorage
 from .storage.codec import encode_version
+from .storage.integrity import digest
 
 #: How often one prompt is re-read when its label history moves while it is read.
 VIEW_ATTEMPTS = 20
 BATCH = 500
+#: Prompts replicated at once.
+WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,10 @@ class SyncReport:
     trash_purged: int = 0
     #: prompts this pass changed anything of in the destination
     touched: set[str] = field(default_factory=set)
+    #: SHA-256 of the canonical bytes of each version copied: ``(prompt_id, version)``
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: SHA-256 of each trash copy imported: ``(prompt_id, version, deleted_at ISO)``
+    trash_digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: ``(prompt_id, why)`` for every prompt the destination could not be made to match.
     problems: list[tuple[str, str]] = field(default_factory=list)
 
@@ -81,6 +90,21 @@ class SyncReport:
             + self.trash_copied
             + self.trash_purged
         )
+
+    def merge(self, other: SyncReport) -> None:
+        for name in (
+            "versions_copied",
+            "versions_restored",
+            "versions_replaced",
+            "versions_purged",
+            "label_events_copied",
+            "trash_copied",
+            "trash_purged",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems.extend(other.problems)
+        self.digests.update(other.digests)
+        self.trash_digests.update(other.trash_digests)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -122,25 +146,43 @@ def sync(
     *,
     prompts: list[str] | None = None,
     on_prompt: OnPrompt | None = None,
+    workers: int = WORKERS,
 ) -> SyncReport:
-    """One pass: make ``destination`` hold what ``source`` holds (see the module docstring)."""
+    """One pass: make ``destination`` hold what ``source`` holds (see the module docstring).
+
+    Prompts are independent, so ``workers`` of them are replicated at once (the
+    backends are thread-safe; an object store's latency is what this hides).
+    """
     report = SyncReport()
     if prompts is None:
         prompts = sorted(set(source.list_held_prompts()) | set(destination.list_held_prompts()))
-    for prompt_id in prompts:
-        before = report.changes
+    lock = threading.Lock()
+
+    def one(prompt_id: str) -> None:
+        part = SyncReport()
+        view = None
         try:
             view = view_of(source, prompt_id)
-            sync_prompt(source, destination, view, report)
+            sync_prompt(source, destination, view, part)
         except OptimizerError as exc:
-            report.touched.add(prompt_id)
-            report.problems.append((prompt_id, f"{exc.message} [{exc.error_code}]"))
-            continue
-        report.prompts += 1
-        if report.changes != before:
-            report.touched.add(prompt_id)
-        if on_prompt is not None:
-            on_prompt(view)
+            part.problems.append((prompt_id, f"{exc.message} [{exc.error_code}]"))
+            view = None
+        with lock:
+            report.merge(part)
+            if part.changes or part.problems:
+                report.touched.add(prompt_id)
+            if view is not None:
+                report.prompts += 1
+                if on_prompt is not None:
+                    on_prompt(view)
+
+    if workers <= 1:
+        for prompt_id in prompts:
+            one(prompt_id)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="promptshelf-sync") as pool:
+            list(pool.map(one, prompts))
+    report.problems.sort()
     return report
 
 
@@ -186,6 +228,8 @@ def sync_prompt(
             fresh = item.entry in new_trash and item.entry not in mine
             if fresh and destination.import_trashed(item):
                 report.trash_copied += 1
+                key = (prompt_id, item.entry.version, item.entry.deleted_at.isoformat())
+                report.trash_digests[key] = digest(encode_version(item.version))
 
     # 4. the label history, in order
     if view.history:
@@ -212,6 +256,8 @@ def _copy(
         versions = [v for v in chunk if v is not None]
         if len(versions) < len(chunk):  # deleted since the view: it is in the next pass
             report.problems.append((prompt_id, "a version was deleted while it was copied"))
+        for version in versions:
+            report.digests[(prompt_id, version.version)] = digest(encode_version(version))
         try:
             report.versions_copied += destination.save_versions(versions)
         except VersionConflictError:  # some were there (a rerun of a killed pass)
