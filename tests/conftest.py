@@ -126,6 +126,9 @@ REOPENERS: dict[str, Callable[[Any, pytest.FixtureRequest], Reopen]] = {
         {"schema": store.schema},
         fork_safe=False,
     ),
+    "s3": lambda store, request: Reopen(
+        open_storage, (store.url,), fork_safe=False  # a pool of threads and connections
+    ),
 }
 
 

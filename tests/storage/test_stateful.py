@@ -130,7 +130,7 @@ class StoreMachine(RuleBasedStateMachine):
 
 
 #: Examples per backend (each of up to 25 steps); a networked backend costs ~35 ms a step.
-EXAMPLES = {"postgres": 12}
+EXAMPLES = {"postgres": 12, "s3": 8}  # s3: ~10 requests a step
 
 
 @pytest.mark.parametrize("backend", sorted(BACKENDS))

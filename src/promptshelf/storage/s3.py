@@ -116,6 +116,11 @@ class S3Storage(VersionStorage):
         self.prefix = "/".join(parts_of_prefix)
         self.root = self.prefix + "/" if self.prefix else ""
         self.endpoint = endpoint_url or "aws"
+        query = "&".join(
+            f"{k}={v}" for k, v in (("endpoint_url", endpoint_url), ("region", region)) if v
+        )
+        #: The URL that opens this store again (it never holds credentials).
+        self.url = f"s3://{bucket}/{self.prefix}" + (f"?{query}" if query else "")
         self.max_workers = max_workers
         client = make_client(
             endpoint_url,
