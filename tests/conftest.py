@@ -127,7 +127,9 @@ REOPENERS: dict[str, Callable[[Any, pytest.FixtureRequest], Reopen]] = {
         fork_safe=False,
     ),
     "s3": lambda store, request: Reopen(
-        open_storage, (store.url,), fork_safe=False  # a pool of threads and connections
+        open_storage,
+        (store.url,),
+        fork_safe=False,  # a pool of threads and connections
     ),
 }
 
