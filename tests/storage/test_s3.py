@@ -279,3 +279,18 @@ def test_throttling_and_server_errors_are_retried(
     finally:
         proxy.shutdown()
         proxy.server_close()
+
+
+def test_a_document_written_back_never_revives_an_old_etag(store: S3Storage) -> None:
+    first = store.put_document("keys", "k1", {"scope": "read"})
+    key = f"{store.root}.documents/keys/k1.json"
+    stale = store.bucket.get(key)
+    assert stale is not None
+    store.put_document("keys", "k1", {"scope": "write"}, expected_revision=first.revision)
+    store.put_document("keys", "k1", {"scope": "read"}, expected_revision=2)  # A -> B -> A
+    with pytest.raises(PreconditionFailed):
+        store.bucket.put(key, b"{}", if_match=stale.etag)
+    assert store.get_document("keys", "k1") == type(first)("k1", {"scope": "read"}, 3)
+    store.save_version(make_version("p", "1.0.0"))
+    store.clear_all()  # documents are not versions: they stay
+    assert store.list_documents("keys")[0].revision == 3 and store.list_prompts() == []

@@ -8,6 +8,7 @@ Layout under the store's prefix (``s3://bucket/prefix``)::
     .events/<prompt_id>/<seq>.json             the label history, one object per event
     .trash/<prompt_id>/<version>/<when>.json   deleted versions, by deletion time
     .quarantine/<prompt_id>/<version>-<when>.json   damaged versions moved aside by repair
+    .documents/<namespace>/<key>.json          documents: {"revision": n, "data": {...}}
 
 Prompt ids never start with a dot, so the store's own folders cannot collide
 with a prompt. No key is ever both an object and the prefix of other keys
@@ -33,6 +34,7 @@ removes the label (recording it).
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +46,7 @@ from .. import semver
 from ..cache import LRUCache
 from ..errors import (
     ConfigurationError,
+    CorruptStoreError,
     LabelInUseError,
     OptimizerError,
     StorageError,
@@ -59,17 +62,20 @@ from .base import (
     VersionStorage,
     checked_version,
     decode_version,
+    document_conflict,
     encode_version,
     missing_version,
     not_in_trash,
     trash_conflict,
 )
+from .documents import MAX_DOCUMENT_BYTES
 from .labelevents import events_to_import
 from .s3client import Bucket, NotModified, PreconditionFailed, make_client
 from .s3labels import EVENTS_DIR, LABELS_DIR, LabelLog, LabelState, new_event
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 TRASH_DIR = ".trash"
+DOCUMENTS_DIR = ".documents"
 QUARANTINE_DIR = ".quarantine"
 STAMP = "%Y%m%dT%H%M%S.%f"
 #: A stored version is its canonical bytes plus the checksum key (under 100 bytes).
@@ -467,10 +473,91 @@ class S3Storage(VersionStorage):
     def _label_events(self, prompt_id: str) -> list[LabelEvent]:
         return self.labels.events(prompt_id)
 
+    # -- documents (see .documents): one object each, revision in the body ------------------
+
+    def _doc_key(self, namespace: str, key: str | None = None) -> str:
+        base = f"{self.root}{DOCUMENTS_DIR}/{namespace}/"
+        return base if key is None else f"{base}{key}.json"
+
+    def _doc_read(self, key: str) -> tuple[bytes, int, str] | None:
+        """``(canonical bytes, revision, etag)`` of a document object, or None."""
+        stored = self.bucket.get(key, limit=MAX_DOCUMENT_BYTES + 100)
+        if stored is None:
+            return None
+        try:
+            envelope = json.loads(stored.data)
+            revision = envelope["revision"]
+            raw = json.dumps(envelope["data"], sort_keys=True, ensure_ascii=False)
+        except (ValueError, KeyError, TypeError):
+            raise CorruptStoreError(
+                f"document {self.bucket.where(key)} is damaged",
+                context={"path": self.bucket.where(key)},
+            ) from None
+        if type(revision) is not int:
+            raise CorruptStoreError(
+                f"document {self.bucket.where(key)} has no revision",
+                context={"path": self.bucket.where(key)},
+            )
+        return raw.encode("utf-8"), revision, stored.etag
+
+    @staticmethod
+    def _doc_body(data: bytes, revision: int) -> bytes:
+        # The revision is in the body, so the ETag (an MD5 of it) changes on every write:
+        # a document written A -> B -> A never gets an old ETag back (no ABA).
+        return b'{"revision": ' + str(revision).encode() + b', "data": ' + data + b"}"
+
+    def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
+        found = self._doc_read(self._doc_key(namespace, key))
+        return None if found is None else (found[0], found[1])
+
+    def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
+        prefix = self._doc_key(namespace)
+        keys = [
+            k
+            for k in self.bucket.keys(prefix)
+            if k.endswith(".json") and "/" not in k[len(prefix) :]
+        ]
+        found = self._pool.map(self._doc_read, keys)
+        return {
+            k[len(prefix) : -5]: (doc[0], doc[1])
+            for k, doc in zip(keys, found, strict=True)
+            if doc is not None
+        }
+
+    def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
+        object_key = self._doc_key(namespace, key)
+        try:
+            if expected is None:
+                self.bucket.put(object_key, self._doc_body(data, 1), if_none_match=True)
+                return 1
+            current = self._doc_read(object_key)
+            if current is None or current[1] != expected:
+                raise document_conflict(namespace, key, expected)
+            self.bucket.put(object_key, self._doc_body(data, expected + 1), if_match=current[2])
+            return expected + 1
+        except PreconditionFailed:
+            raise document_conflict(namespace, key, expected) from None
+
+    def _doc_delete(self, namespace: str, key: str, expected: int | None) -> bool:
+        object_key = self._doc_key(namespace, key)
+        current = self._doc_read(object_key)
+        if current is None:
+            return False
+        if expected is not None and current[1] != expected:
+            raise document_conflict(namespace, key, expected)
+        try:
+            self.bucket.delete(object_key, if_match=current[2])
+        except PreconditionFailed:
+            if expected is not None:
+                raise document_conflict(namespace, key, expected) from None
+            return self._doc_delete(namespace, key, None)  # replaced meanwhile: delete that
+        return True
+
     # -- the whole store -------------------------------------------------------------------
 
     def _clear(self) -> None:
-        self.bucket.delete_many(list(self.bucket.keys(self.root)))
+        kept = f"{self.root}{DOCUMENTS_DIR}/"  # documents are not versions: clear_all leaves them
+        self.bucket.delete_many([k for k in self.bucket.keys(self.root) if not k.startswith(kept)])
         self._cache.clear()
 
     def get_storage_stats(self) -> dict[str, Any]:
