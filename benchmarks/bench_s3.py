@@ -51,11 +51,12 @@ def median_of(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
 
 
-def one_round(url: str, count: int, bulk: int) -> dict[str, float]:
+def one_round(url: str, count: int, bulk: int, workers: int) -> dict[str, float]:
     from botocore.exceptions import ClientError
 
     tag = uuid.uuid4().hex[:8]
-    store = open_storage(f"{url.partition('?')[0].rstrip('/')}/b-{tag}?{url.partition('?')[2]}")
+    head, _, query = url.partition("?")
+    store = open_storage(f"{head.rstrip('/')}/b-{tag}?{query}", max_workers=workers)
     uncached = S3Storage(store.bucket.name, store.prefix, endpoint_url=_endpoint(url), cache_size=0)
     assert isinstance(store, S3Storage)
     client, bucket = store.bucket.client, store.bucket.name
@@ -138,6 +139,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=150, help="single operations per round")
     parser.add_argument("--bulk", type=int, default=1500, help="versions in the bulk save")
     parser.add_argument("--backup", type=int, default=0, help="versions in the backup run")
+    parser.add_argument("--workers", type=int, default=32, help="max_workers of the store")
     args = parser.parse_args()
     server = None
     url = args.url
@@ -150,7 +152,7 @@ def main() -> int:
         os.environ.update(server.env)
         url = server.url("bench")
     try:
-        fig = median_of([one_round(url, args.count, args.bulk) for _ in range(ROUNDS)])
+        fig = median_of([one_round(url, args.count, args.bulk, args.workers) for _ in range(ROUNDS)])
         if args.backup:
             fig.update(backup_figures(url, args.backup))
     finally:
