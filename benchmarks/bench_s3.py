@@ -152,7 +152,9 @@ def main() -> int:
         os.environ.update(server.env)
         url = server.url("bench")
     try:
-        fig = median_of([one_round(url, args.count, args.bulk, args.workers) for _ in range(ROUNDS)])
+        fig = median_of(
+            [one_round(url, args.count, args.bulk, args.workers) for _ in range(ROUNDS)]
+        )
         if args.backup:
             fig.update(backup_figures(url, args.backup))
     finally:
