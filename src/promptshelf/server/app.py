@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
@@ -281,11 +281,18 @@ class _TooLarge(StarletteHTTPException):
     pass
 
 
-async def serve_fast(state: ServerState, scope: Scope, send: Send) -> bool:
-    """The hot GET path (see :mod:`.fastpath`; imported late: it needs the routes' helpers)."""
-    from .fastpath import serve_fast as fast
+_fast: Callable[[ServerState, Scope, Send], Awaitable[bool]] | None = None
 
-    return await fast(state, scope, send)
+
+async def serve_fast(state: ServerState, scope: Scope, send: Send) -> bool:
+    """The hot GET path (see :mod:`.fastpath`; imported once, late: it needs the routes'
+    helpers, which import this module)."""
+    global _fast
+    if _fast is None:
+        from .fastpath import serve_fast as fast
+
+        _fast = fast
+    return await _fast(state, scope, send)
 
 
 class Observe:
