@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from promptshelf import FileSystemStorage, Prompt, PromptAnalysis, PromptVersion
-from promptshelf.storage.fsindex import RACY_NS
+from promptshelf.storage.filesystem.index import RACY_NS
 
 TEXT = ("You are a precise assistant. Summarize {{document}} in five bullet points. " * 27)[:2000]
 ROUNDS = 3

@@ -181,6 +181,13 @@ class CorruptStoreError(LoadError):
     default_code = "STORE-CORRUPT-001"
 
 
+class SymlinkError(LoadError):
+    """A symlink inside a store (a prompt directory, a version file, the label log, the
+    trash): refused for reading and writing, never followed out of the store."""
+
+    default_code = "FS-SYMLINK-001"
+
+
 class DatabaseError(StorageError):
     """A database backend failed in a way no narrower error describes."""
 
@@ -215,6 +222,12 @@ class ConfigurationError(OptimizerError, ValueError):
     default_code = "PS-CONFIG-001"
 
 
+class LayoutMismatchError(ConfigurationError):
+    """A store opened (or initialised) with a layout other than the one on disk."""
+
+    default_code = "FS-LAYOUT-001"
+
+
 __all__ = [
     "AtomicWriteError",
     "ChecksumMismatchError",
@@ -232,6 +245,7 @@ __all__ = [
     "LabelHistoryDivergedError",
     "LabelInUseError",
     "LabelNotFoundError",
+    "LayoutMismatchError",
     "LoadError",
     "LockTimeoutError",
     "ObjectStoreAuthError",
@@ -244,6 +258,7 @@ __all__ = [
     "SaveError",
     "StorageError",
     "StoreNotFoundError",
+    "SymlinkError",
     "ValidationError",
     "VariableMismatchError",
     "VersionConflictError",

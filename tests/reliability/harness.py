@@ -13,7 +13,7 @@ from helpers import make_version
 #: The versions every pre-state holds; they must survive any failure of any later operation.
 BASELINE = [make_version("p", "1.0.0", text="baseline p"), make_version("s", "1.0.0", text="s")]
 
-#: ``os`` functions the store's file I/O goes through (see promptshelf.storage.fsio).
+#: ``os`` functions the store's file I/O goes through (see promptshelf.storage.filesystem.io).
 OS_CALLS = [
     "open",
     "write",

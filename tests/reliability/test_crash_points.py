@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from promptshelf import FileSystemStorage
-from promptshelf.storage import fsio
+from promptshelf.storage.filesystem import io as fsio
 
 from .harness import OS_CALLS, check_consistent, fresh_copy, make_prestate
 from helpers import make_version

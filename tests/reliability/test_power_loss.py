@@ -1,7 +1,7 @@
 """T5: simulated power loss. Record the file-system operations of a workload, rebuild
 every state a power cut could leave, and check that the store recovers to old-or-new.
 
-The recorder wraps the backend's I/O module (promptshelf.storage.fsio) and
+The recorder wraps the backend's I/O module (promptshelf.storage.filesystem.io) and
 logs logical operations: file contents created (and whether fsynced),
 directory entries linked, unlinked, renamed and created, directory fsyncs,
 whole-filesystem syncs, and the workload's acknowledgements. For every
@@ -33,7 +33,8 @@ from typing import Any
 import pytest
 
 from promptshelf import FileSystemStorage
-from promptshelf.storage import fsindex, fsio
+from promptshelf.storage.filesystem import index as fsindex
+from promptshelf.storage.filesystem import io as fsio
 
 from .harness import BASELINE, make_prestate
 from helpers import make_version
@@ -64,6 +65,8 @@ class Recorder:
             name: getattr(fsio, name)
             for name in (
                 "open_dir",
+                "open_root",
+                "open_dir_at",
                 "close",
                 "make_dir",
                 "stage",
@@ -75,6 +78,8 @@ class Recorder:
                 "replace",
                 "write_new",
                 "sync_filesystem",
+                "append",
+                "link_between",
             )
         }
 
@@ -83,17 +88,44 @@ class Recorder:
             self.dirs[fd] = path
             return fd
 
+        def open_root(path: str) -> int:
+            fd: int = real["open_root"](path)
+            self.dirs[fd] = path
+            return fd
+
+        def open_dir_at(parent_fd: int, name: str) -> int:
+            fd: int = real["open_dir_at"](parent_fd, name)
+            self.dirs[fd] = os.path.join(self.dirs[parent_fd], name)
+            return fd
+
         def close(fd: int) -> None:
             self.dirs.pop(fd, None)
             real["close"](fd)
 
-        def make_dir(path: str, parent_fd: int | None, durable: bool) -> bool:
-            created: bool = real["make_dir"](path, parent_fd, durable)
+        def make_dir(parent_fd: int, name: str, durable: bool) -> bool:
+            created: bool = real["make_dir"](parent_fd, name, durable)
             if created:
-                self.ops.append(("mkdir", self.rel(path)))
-                if durable and parent_fd is not None:
+                self.ops.append(("mkdir", self._at(parent_fd, name)))
+                if durable:
                     self.ops.append(("fsync_dir", self.rel(self.dirs[parent_fd])))
             return created
+
+        def append(
+            dir_fd: int, name: str, data: bytes, durable: bool, prepare: Callable[[int], None]
+        ) -> None:
+            path = self._at(dir_fd, name)
+            existed = os.path.exists(os.path.join(self.dirs[dir_fd], name))
+            real["append"](dir_fd, name, data, durable, prepare)
+            with open(os.path.join(self.dirs[dir_fd], name), "rb") as handle:
+                whole = handle.read()
+            rec = next(self.ids)
+            self.ops.append(("append", rec, path, whole, durable, existed))
+            if durable and not existed:
+                self.ops.append(("fsync_dir", self.rel(self.dirs[dir_fd])))
+
+        def link_between(src_fd: int, src: str, dst_fd: int, dst: str) -> None:
+            real["link_between"](src_fd, src, dst_fd, dst)
+            self.ops.append(("hardlink", self._at(src_fd, src), self._at(dst_fd, dst)))
 
         def stage(dir_fd: int, data: bytes, durable: bool) -> fsio.Staged:
             staged: fsio.Staged = real["stage"](dir_fd, data, durable)
@@ -184,6 +216,8 @@ class Disk:
             self.entries[op[2]] = op[1]
         elif kind == "unlink":
             self.entries.pop(op[1], None)
+        elif kind == "hardlink" and op[1] in self.entries:
+            self.entries[op[2]] = self.entries[op[1]]
         elif kind == "rename" and op[1] in self.entries:
             self.entries[op[2]] = self.entries.pop(op[1])
 
@@ -203,7 +237,7 @@ def entry_dirs(op: Op) -> list[str]:
     """The directories whose fsync makes ``op`` durable."""
     if op[0] == "mkdir":
         return [parent(op[1])]
-    if op[0] in ("link",):
+    if op[0] in ("link", "hardlink"):
         return [parent(op[2])]
     if op[0] == "unlink":
         return [parent(op[1])]
@@ -217,9 +251,22 @@ def crash_states(tree: Path, ops: list[Op]) -> Iterator[tuple[str, Disk, Callabl
     exact = Disk(tree)
     durable = Disk(tree)
     synced: set[int] = set(exact.content)
+    before: dict[int, int] = {}  # an appended file's content -> its content before the append
     pending: list[Op] = []
     for op in ops:
-        if op[0] == "create":
+        if op[0] == "append":  # ("append", id, path, whole content after, durable, existed)
+            _, rec, path, whole, was_synced, existed = op
+            exact.content[rec] = durable.content[rec] = whole
+            if was_synced:
+                synced.add(rec)
+            if existed:  # same inode: only its data can be lost, never its name
+                if path in durable.entries:
+                    before[rec] = durable.entries[path]
+                exact.entries[path] = durable.entries[path] = rec
+            else:
+                exact.apply(("link", rec, path))
+                pending.append(("link", rec, path))
+        elif op[0] == "create":
             exact.content[op[1]] = durable.content[op[1]] = op[2]
             if op[3]:
                 synced.add(op[1])
@@ -241,11 +288,16 @@ def crash_states(tree: Path, ops: list[Op]) -> Iterator[tuple[str, Disk, Callabl
             pending.append(op)
 
     def lost(cid: int) -> bytes:
-        return exact.content[cid] if cid in synced else b""
+        if cid in synced:
+            return exact.content[cid]
+        return lost(before[cid]) if cid in before else b""
 
     def torn(cid: int) -> bytes:
         data = exact.content[cid]
-        return data if cid in synced else bytes((b * 7 + 3) % 256 for b in data[: len(data) // 2])
+        if cid in synced:
+            return data
+        old = lost(before[cid]) if cid in before else b""
+        return old + bytes((b * 7 + 3) % 256 for b in data[len(old) : (len(old) + len(data)) // 2])
 
     yield "exact-prefix", exact, lambda cid: exact.content[cid]
     yield "power-loss", durable, lost

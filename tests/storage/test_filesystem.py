@@ -21,8 +21,8 @@ from promptshelf import (
     VersionManager,
 )
 from promptshelf.errors import LoadError
-from promptshelf.storage import fsio
-from promptshelf.storage.fsindex import RACY_NS
+from promptshelf.storage.filesystem import io as fsio
+from promptshelf.storage.filesystem.index import RACY_NS
 
 from conftest import BUNDLED_SEED, SEED_STORE
 from helpers import make_analysis, make_prompt, make_result, make_version
@@ -283,7 +283,7 @@ def test_planted_symlink_is_not_followed(tmp_path: Path) -> None:
     (tmp_path / "store" / "a" / "1.1.0.json").symlink_to(outside)
     with pytest.raises(LoadError) as caught:
         store.get_version("a", "1.1.0")
-    assert caught.value.error_code == "FS-LOAD-002"
+    assert caught.value.error_code == "FS-SYMLINK-001"
 
 
 def test_unreadable_store_path(tmp_path: Path) -> None:

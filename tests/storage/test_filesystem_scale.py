@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from promptshelf import FileSystemStorage, VersionManager
-from promptshelf.storage import fsindex
+from promptshelf.storage.filesystem import index as fsindex
 
 from helpers import make_analysis, make_prompt, make_version
 

@@ -17,7 +17,7 @@ from ..migrate import MigrationReport, migrate
 from ..models import PromptVersion
 from ..original import original_problems, write_original_index
 from ..storage import FileSystemStorage, InMemoryStorage, VersionStorage
-from ..storage.fsindex import detect_layout
+from ..storage.filesystem.index import detect_layout
 from .options import opened, with_store
 
 

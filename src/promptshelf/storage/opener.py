@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from ..errors import ConfigurationError
 from .base import VersionStorage
-from .fsindex import detect_layout
+from .filesystem.index import detect_layout
 
 ENV_VAR = "PROMPTSHELF_URL"
 DEFAULT_TARGET = "./promptshelf-data"

@@ -6,7 +6,8 @@ file (name starting with ``.``, never read as a document), fsync it, rename it
 over the key and fsync the directory: a reader sees the old or the new
 document whole, and two writers expecting the same revision cannot both win,
 in any number of processes. The directory starts with ``.``, so the version
-scanner never takes it for a prompt.
+scanner never takes it for a prompt. Every directory and file is opened from
+the root's descriptor with ``O_NOFOLLOW`` (:mod:`.io`): a symlink is refused.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from ..errors import CorruptStoreError, LockTimeoutError
-from . import fsio
-from .base import document_conflict
-from .documents import MAX_DOCUMENT_BYTES
+from ...errors import CorruptStoreError, LockTimeoutError
+from ..base import document_conflict
+from ..documents import MAX_DOCUMENT_BYTES
+from . import io
 
 DOCUMENTS_DIR = ".documents"
 _MAX_FILE = MAX_DOCUMENT_BYTES + 4096
@@ -33,12 +34,34 @@ class DocumentFiles:
         self._durable = durable
         self._lock_timeout = lock_timeout
 
-    def _dir(self, namespace: str) -> str:
-        return os.path.join(self._base, namespace)
-
-    def _read(self, path: str) -> tuple[bytes, int] | None:
+    @contextmanager
+    def _opened(self, namespace: str, create: bool) -> Iterator[int | None]:
+        """The namespace directory's descriptor (None if missing and not ``create``)."""
+        root_fd = io.open_root(self._root)
         try:
-            raw, _ = fsio.read_file(path, _MAX_FILE)
+            fds: list[int] = []
+            try:
+                parent = root_fd
+                for name in (DOCUMENTS_DIR, namespace):
+                    if create:
+                        io.make_dir(parent, name, self._durable)
+                    try:
+                        parent = io.open_dir_at(parent, name)
+                    except FileNotFoundError:
+                        yield None
+                        return
+                    fds.append(parent)
+                yield parent
+            finally:
+                for fd in fds:
+                    io.close(fd)
+        finally:
+            io.close(root_fd)
+
+    def _read(self, dir_fd: int, name: str) -> tuple[bytes, int] | None:
+        path = f"{self._base}/{name}"
+        try:
+            raw, _ = io.read_file(dir_fd, name, _MAX_FILE)
         except FileNotFoundError:
             return None
         except OverflowError:
@@ -53,70 +76,60 @@ class DocumentFiles:
         return json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8"), revision
 
     def get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
-        return self._read(os.path.join(self._dir(namespace), key))
+        with self._opened(namespace, create=False) as fd:
+            return None if fd is None else self._read(fd, key)
 
     def list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
-        directory = self._dir(namespace)
-        try:
-            names = os.listdir(directory)
-        except FileNotFoundError:
-            return {}
         found: dict[str, tuple[bytes, int]] = {}
-        for name in names:
-            if not name.startswith("."):
-                doc = self._read(os.path.join(directory, name))
-                if doc is not None:
-                    found[name] = doc
+        with self._opened(namespace, create=False) as fd:
+            if fd is None:
+                return found
+            for name in io.listdir(fd):
+                if not name.startswith("."):
+                    doc = self._read(fd, name)
+                    if doc is not None:
+                        found[name] = doc
         return found
 
     @contextmanager
     def _locked(self, namespace: str) -> Iterator[int]:
-        for path, parent in ((self._base, self._root), (self._dir(namespace), self._base)):
-            if not os.path.isdir(path):
-                parent_fd = fsio.open_dir(parent)
-                try:
-                    fsio.make_dir(path, parent_fd, self._durable)
-                finally:
-                    fsio.close(parent_fd)
-        dir_fd = fsio.open_dir(self._dir(namespace))
-        try:
-            if not fsio.lock(dir_fd, self._lock_timeout):
+        with self._opened(namespace, create=True) as dir_fd:
+            assert dir_fd is not None  # create=True never yields None
+            if not io.lock(dir_fd, self._lock_timeout):
                 raise LockTimeoutError(
                     f"could not lock documents {namespace!r} within {self._lock_timeout} s",
                     context={"namespace": namespace},
                 )
-            yield dir_fd
-        finally:
-            fsio.close(dir_fd)  # closing also releases the flock
+            yield dir_fd  # closing the descriptor releases the flock
 
     def put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
         with self._locked(namespace) as dir_fd:
-            current = self.get(namespace, key)
+            current = self._read(dir_fd, key)
             if (current[1] if current else None) != expected:
                 raise document_conflict(namespace, key, expected)
             revision = 1 if current is None else current[1] + 1
             body = b'{"revision": %d, "data": %s}\n' % (revision, data)
-            temp = f"{fsio.TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-            fsio.write_new(dir_fd, temp, body, self._durable)
+            temp = f"{io.TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+            io.write_new(dir_fd, temp, body, self._durable)
             try:
-                fsio.replace(dir_fd, temp, key)
+                io.replace(dir_fd, temp, key)
             except BaseException:
-                fsio.unlink(dir_fd, temp)
+                io.unlink(dir_fd, temp)
                 raise
             if self._durable:
-                fsio.fsync(dir_fd)
+                io.fsync(dir_fd)
             return revision
 
     def delete(self, namespace: str, key: str, expected: int | None) -> bool:
-        if not os.path.isdir(self._dir(namespace)):
+        if self.get(namespace, key) is None:
             return False
         with self._locked(namespace) as dir_fd:
-            current = self.get(namespace, key)
+            current = self._read(dir_fd, key)
             if current is None:
                 return False
             if expected is not None and current[1] != expected:
                 raise document_conflict(namespace, key, expected)
-            fsio.unlink(dir_fd, key)
+            io.unlink(dir_fd, key)
             if self._durable:
-                fsio.fsync(dir_fd)
+                io.fsync(dir_fd)
             return True

@@ -11,16 +11,14 @@ is exact in every process.
 
 from __future__ import annotations
 
-import errno
-import os
 import threading
 from collections import OrderedDict
 
 from pydantic import ValidationError as PydanticValidationError
 
-from ..errors import CorruptStoreError
-from ..models import LabelEvent
-from . import fsio
+from ...errors import CorruptStoreError
+from ...models import LabelEvent
+from . import io
 
 LABELS_FILE = ".labels.jsonl"
 MAX_LOG_BYTES = 64 * 1024 * 1024
@@ -36,10 +34,12 @@ class LabelLogs:
         self._lock = threading.Lock()
         self._max = max_prompts
 
-    def read(self, prompt_dir: str) -> list[LabelEvent]:
+    def read(self, dir_fd: int, prompt_dir: str) -> list[LabelEvent]:
+        """The events of the log in the prompt directory ``dir_fd`` (``ELOOP`` if the log
+        is a symlink); ``prompt_dir`` names it in errors and keys the cache."""
         path = f"{prompt_dir}/{LABELS_FILE}"
         try:
-            data, st = fsio.read_file(path, MAX_LOG_BYTES)
+            data, st = io.read_file(dir_fd, LABELS_FILE, MAX_LOG_BYTES)
         except FileNotFoundError:
             return []
         except OverflowError:
@@ -61,35 +61,17 @@ class LabelLogs:
     def append(dir_fd: int, events: list[LabelEvent], durable: bool) -> None:
         """Append ``events`` to the log in ``dir_fd``; the caller holds the prompt's lock."""
         data = b"".join(e.model_dump_json().encode("utf-8") + b"\n" for e in events)
-        flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        created = False
-        try:
-            fd = os.open(LABELS_FILE, flags | os.O_CREAT | os.O_EXCL, fsio.FILE_MODE, dir_fd=dir_fd)
-            created = True
-        except FileExistsError:
-            fd = os.open(LABELS_FILE, flags, dir_fd=dir_fd)
-        try:
-            _cut_torn_tail(fd)
-            written = os.write(fd, data)
-            if written != len(data):  # a short append is a torn line: cut it, report it
-                _cut_torn_tail(fd)
-                raise OSError(errno.ENOSPC, "short write to the label log")
-            if durable:
-                os.fsync(fd)
-        finally:
-            fsio.close(fd)
-        if created and durable:
-            fsio.fsync(dir_fd)
+        io.append(dir_fd, LABELS_FILE, data, durable, prepare=_cut_torn_tail)
 
 
 def _cut_torn_tail(fd: int) -> None:
     """Drop a last line a crashed writer left without its newline (it was never acknowledged)."""
-    size = os.fstat(fd).st_size
-    if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+    size = io.fstat(fd).st_size
+    if size == 0 or io.pread(fd, 1, size - 1) == b"\n":
         return
     start = max(0, size - 65536)
-    tail = os.pread(fd, size - start, start)
-    os.ftruncate(fd, start + tail.rfind(b"\n") + 1)
+    tail = io.pread(fd, size - start, start)
+    io.ftruncate(fd, start + tail.rfind(b"\n") + 1)
 
 
 def parse_log(data: bytes, path: str) -> list[LabelEvent]:

@@ -8,17 +8,15 @@ two fsyncs by a share of two ``syncfs`` calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from contextlib import ExitStack
 
-from ..errors import AtomicWriteError, LockTimeoutError, VersionConflictError
-from ..models import PromptVersion
-from . import fsio
-from .base import checked_version
-
-if TYPE_CHECKING:
-    from .filesystem import FileSystemStorage
+from ...errors import VersionConflictError
+from ...models import PromptVersion
+from ..base import checked_version
+from . import io
+from .tree import PromptDir, Tree, errors
 
 #: Versions one round stages (each holds a file descriptor until published).
 BULK_ROUND_VERSIONS = 512
@@ -26,7 +24,9 @@ BULK_ROUND_VERSIONS = 512
 BULK_STAGING_THREADS = 4
 
 
-def save_versions(store: FileSystemStorage, versions: Iterable[PromptVersion]) -> int:
+def save_versions(
+    tree: Tree, versions: Iterable[PromptVersion], encode: Callable[[PromptVersion], bytes]
+) -> int:
     """Save many versions: one lock per prompt, two filesystem syncs per round.
 
     Every version is validated and serialized before anything is written,
@@ -41,7 +41,6 @@ def save_versions(store: FileSystemStorage, versions: Iterable[PromptVersion]) -
     and synced, and none of the later ones; the error is raised. Returns
     the number of versions saved.
     """
-    store._check_open()
     batch: dict[str, list[tuple[str, bytes]]] = {}
     seen: set[tuple[str, str]] = set()
     for version in versions:
@@ -50,9 +49,7 @@ def save_versions(store: FileSystemStorage, versions: Iterable[PromptVersion]) -
         if key in seen:
             raise VersionConflictError(*key, context={"reason": "twice in one batch"})
         seen.add(key)
-        batch.setdefault(checked.prompt_id, []).append(
-            (checked.version, store._file_bytes(checked))
-        )
+        batch.setdefault(checked.prompt_id, []).append((checked.version, encode(checked)))
     saved = 0
     round_: list[tuple[str, list[tuple[str, bytes]]]] = []
     size = 0
@@ -62,80 +59,67 @@ def save_versions(store: FileSystemStorage, versions: Iterable[PromptVersion]) -
             for start in range(0, len(items), BULK_ROUND_VERSIONS):
                 chunk = items[start : start + BULK_ROUND_VERSIONS]
                 if size + len(chunk) > BULK_ROUND_VERSIONS:
-                    saved += _save_round(store, round_, pool)
+                    saved += _save_round(tree, round_, pool)
                     round_, size = [], 0
                 round_.append((prompt_id, chunk))
                 size += len(chunk)
         if round_:
-            saved += _save_round(store, round_, pool)
+            saved += _save_round(tree, round_, pool)
     return saved
 
 
 def _save_round(
-    store: FileSystemStorage,
+    tree: Tree,
     groups: list[tuple[str, list[tuple[str, bytes]]]],
     pool: ThreadPoolExecutor,
 ) -> int:
-    dir_fds: list[int] = []
-    jobs: list[tuple[int, bytes, str, str]] = []  # (dir_fd, data, prompt_id, version)
-    staged: list[fsio.Staged] = []
+    jobs: list[tuple[PromptDir, bytes, str]] = []  # (directory, data, version)
+    staged: list[io.Staged] = []
     published = 0
-    try:
+    # every directory of the round stays locked to the end
+    with errors("save a batch of versions", "FS-ATOMIC-001"), ExitStack() as held:
+        dirs: list[PromptDir] = []
         try:
             for prompt_id, items in groups:
                 # new directories become durable with the round's final sync
-                dir_fd = store._locked_prompt_dir(prompt_id, create=True, sync_new=False)
-                assert dir_fd is not None  # create=True never yields None
-                dir_fds.append(dir_fd)
-                jobs.extend((dir_fd, data, prompt_id, number) for number, data in items)
-            staged = _stage_in_parallel(pool, [(fd, data) for fd, data, _, _ in jobs])
-            if store.durable:
-                fsio.sync_filesystem(dir_fds[0])
-            for content, (_, _, prompt_id, number) in zip(staged, jobs, strict=True):
+                d = held.enter_context(tree.locked(prompt_id, create=True, sync_new=False))
+                assert d is not None  # create=True never yields None
+                dirs.append(d)
+                jobs.extend((d, data, number) for number, data in items)
+            staged = _stage_in_parallel(pool, [(d.fd, data) for d, data, _ in jobs])
+            if tree.durable:
+                io.sync_filesystem(dirs[0].fd)
+            for content, (d, _, number) in zip(staged, jobs, strict=True):
                 try:
-                    fsio.publish(content, f"{number}.json")
+                    io.publish(content, f"{number}.json")
                 except FileExistsError:
-                    raise VersionConflictError(prompt_id, number) from None
+                    raise VersionConflictError(d.prompt_id, number) from None
                 published += 1
         finally:
             for content in staged:
-                fsio.discard(content)
-            if store.durable and dir_fds:
-                fsio.sync_filesystem(dir_fds[0])
-    except (VersionConflictError, LockTimeoutError):
-        raise
-    except OSError as exc:
-        raise AtomicWriteError(
-            f"bulk save failed after {published} version(s) of this round: {exc}",
-            context={"published": published, "errno": exc.errno},
-        ) from exc
-    finally:
-        for dir_fd in dir_fds:
-            fsio.close(dir_fd)
-        for prompt_id, _ in groups:
-            store._listings.forget(prompt_id)
+                io.discard(content)
+            if tree.durable and dirs:
+                io.sync_filesystem(dirs[0].fd)
     return published
 
 
-def _stage_all(jobs: list[tuple[int, bytes]]) -> list[fsio.Staged]:
-    done: list[fsio.Staged] = []
+def _stage_all(jobs: list[tuple[int, bytes]]) -> list[io.Staged]:
+    done: list[io.Staged] = []
     try:
         for dir_fd, data in jobs:
-            done.append(fsio.stage(dir_fd, data, False))
+            done.append(io.stage(dir_fd, data, False))
     except BaseException:
         for content in done:
-            fsio.discard(content)
+            io.discard(content)
         raise
     return done
 
 
-def _stage_in_parallel(
-    pool: ThreadPoolExecutor, jobs: list[tuple[int, bytes]]
-) -> list[fsio.Staged]:
+def _stage_in_parallel(pool: ThreadPoolExecutor, jobs: list[tuple[int, bytes]]) -> list[io.Staged]:
     """Stage ``jobs`` in order, in contiguous slices on the pool; all or none stay staged."""
     size = -(-len(jobs) // BULK_STAGING_THREADS) or 1
     futures = [pool.submit(_stage_all, jobs[i : i + size]) for i in range(0, len(jobs), size)]
-    staged: list[fsio.Staged] = []
+    staged: list[io.Staged] = []
     failure: BaseException | None = None
     for future in futures:
         try:
@@ -144,6 +128,6 @@ def _stage_in_parallel(
             failure = failure or exc
     if failure is not None:
         for content in staged:
-            fsio.discard(content)
+            io.discard(content)
         raise failure
     return staged

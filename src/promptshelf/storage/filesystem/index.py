@@ -27,13 +27,13 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
-from .. import semver
-from ..errors import ValidationError
-from ..ids import validate_prompt_id
-from . import fsio
-from .fsio import TEMP_PREFIX
+from ... import semver
+from ...errors import ValidationError
+from ...ids import validate_prompt_id
+from . import io
+from .io import TEMP_PREFIX
 
 RACY_NS = 50_000_000
 INDEX_FILE = ".index.json"
@@ -105,26 +105,21 @@ class ListingCache:
         self._listings: OrderedDict[str, Listing] = OrderedDict()
         self._lock = threading.Lock()
 
-    def listing(self, prompt_id: str, path: str) -> tuple[Listing, list[str]]:
-        """The directory's current listing, plus temp files seen if it had to be re-read."""
+    def listing(self, prompt_id: str, dir_fd: int | None) -> tuple[Listing, list[str]]:
+        """The listing of the prompt directory open as ``dir_fd`` (None: missing), plus temp
+        files seen if it had to be re-read."""
         observed_at = time.time_ns()
-        try:
-            st = os.stat(path)
-        except FileNotFoundError:
+        if dir_fd is None:
             self.forget(prompt_id)
             return NO_LISTING, []
+        st = io.fstat(dir_fd)
         stamp = stamp_of(st)
         if self.enabled:
             with self._lock:
                 cached = self._listings.get(prompt_id)
             if cached is not None and cached.trusted and cached.stamp == stamp:
                 return cached, []
-        try:
-            names = os.listdir(path)
-        except FileNotFoundError:
-            self.forget(prompt_id)
-            return NO_LISTING, []
-        numbers, temps = parse_listing(names)
+        numbers, temps = parse_listing(io.listdir(dir_fd))
         listing = Listing(stamp, settled(st, observed_at), tuple(numbers))
         if self.enabled:
             with self._lock:
@@ -263,7 +258,7 @@ class IndexSnapshot:
         """Entries of a readable snapshot (``{}`` for an empty store); None when it is
         missing, unreadable or corrupt (the caller then rebuilds from the directories)."""
         try:
-            with open(self.path, "rb") as handle:
+            with _open_index(os.path.dirname(self.path)) as handle:
                 header = handle.readline()
                 if header.startswith(b'{"version"') and header.rstrip().endswith(b'"index": {'):
                     return self._load_lines(handle)
@@ -317,22 +312,32 @@ class IndexSnapshot:
 
         root = os.path.dirname(self.path)
         tmp = f"{TEMP_PREFIX}index-{os.getpid()}-{time.time_ns()}.json"
-        dir_fd = fsio.open_dir(root)
+        dir_fd = io.open_root(root)
         try:
-            fsio.write_new(dir_fd, tmp, [header.encode(), *chunks(), b"}}\n"], durable=True)
-            fsio.replace(dir_fd, tmp, INDEX_FILE)
-            fsio.fsync(dir_fd)
+            io.write_new(dir_fd, tmp, [header.encode(), *chunks(), b"}}\n"], durable=True)
+            io.replace(dir_fd, tmp, INDEX_FILE)
+            io.fsync(dir_fd)
         except BaseException:
-            fsio.unlink(dir_fd, tmp)
+            io.unlink(dir_fd, tmp)
             raise
         finally:
-            fsio.close(dir_fd)
+            io.close(dir_fd)
 
     def remove(self) -> None:
+        dir_fd = io.open_root(os.path.dirname(self.path))
         try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+            io.unlink(dir_fd, INDEX_FILE)
+        finally:
+            io.close(dir_fd)
+
+
+def _open_index(root: str) -> BinaryIO:
+    """``.index.json`` opened for reading, never through a symlink (``ELOOP``)."""
+    root_fd = io.open_root(root)
+    try:
+        return io.open_reader(root_fd, INDEX_FILE)
+    finally:
+        io.close(root_fd)
 
 
 def iter_prompt_dirs(root: str, sharding: bool, shard_depth: int) -> Iterator[tuple[str, str]]:
@@ -363,38 +368,65 @@ def iter_prompt_dirs(root: str, sharding: bool, shard_depth: int) -> Iterator[tu
 _SHARD_NAME = re.compile(r"[0-9a-f]{1,8}")
 
 
-def detect_layout(root: str) -> dict[str, Any]:
-    """``{"enable_sharding": True, "shard_depth": n}`` for a sharded store on disk, else ``{}``.
+Layout = tuple[bool, int]  # (sharded, shard depth); the depth means nothing when flat
 
-    The index snapshot records the layout; without one (a store the original
-    wrote), a store is sharded when its top-level directories all have
-    hexadecimal names of one length and hold prompt directories of versions.
+
+def detect_layout(root: str) -> dict[str, Any]:
+    """``{"enable_sharding": True, "shard_depth": n}`` for a sharded store, else ``{}``."""
+    layout = layout_on_disk(root)
+    return {"enable_sharding": True, "shard_depth": layout[1]} if layout and layout[0] else {}
+
+
+def layout_on_disk(root: str) -> Layout | None:
+    """The layout the store at ``root`` is in; None for an empty store (or none at all).
+
+    The version files decide: the first top-level directory that holds versions
+    (a prompt) or prompt directories of versions (a shard) settles it, so an
+    open never lists the whole store. Only a store without versions falls back
+    to the layout ``.index.json`` records (``init --sharding`` on an empty store).
     """
     try:
-        with open(os.path.join(root, INDEX_FILE), "rb") as handle:
+        with os.scandir(root) as entries:
+            for entry in entries:
+                if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                    continue
+                found = classify_top(entry.path, entry.name)
+                if found is not None:
+                    return found
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return recorded_layout(root)
+
+
+def classify_top(path: str, name: str) -> Layout | None:
+    """What a top-level directory is: a prompt (flat), a shard, or (None) undecided."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return None
+    if parse_listing(names)[0]:
+        return (False, 0)
+    if not _SHARD_NAME.fullmatch(name):
+        return None
+    for _prompt_id, prompt_path in iter_prompt_dirs(path, sharding=False, shard_depth=0):
+        try:
+            if parse_listing(os.listdir(prompt_path))[0]:
+                return (True, len(name))
+        except OSError:
+            continue
+    return None
+
+
+def recorded_layout(root: str) -> Layout | None:
+    """The layout ``.index.json`` records, if it records one."""
+    try:
+        with _open_index(root) as handle:
             header = handle.readline().rstrip()
         if header.endswith(b', "index": {'):
             layout = json.loads(header[: -len(b', "index": {')] + b"}")["layout"]
             if layout.get("enable_sharding"):
-                return {"enable_sharding": True, "shard_depth": int(layout["shard_depth"])}
-            return {}
+                return (True, int(layout["shard_depth"]))
+            return (False, 0)
     except (OSError, ValueError, KeyError, TypeError):
         pass
-    tops: list[os.DirEntry[str]] = []
-    try:
-        with os.scandir(root) as entries:
-            for entry in entries:  # stop at the first name no shard can have: no full scan
-                if entry.name.startswith(".") or not entry.is_dir():
-                    continue
-                if not _SHARD_NAME.fullmatch(entry.name) or (
-                    tops and len(entry.name) != len(tops[0].name)
-                ):
-                    return {}
-                tops.append(entry)
-    except OSError:
-        return {}
-    for top in tops:
-        for _name, path in iter_prompt_dirs(top.path, sharding=False, shard_depth=0):
-            if parse_listing(os.listdir(path))[0]:
-                return {"enable_sharding": True, "shard_depth": len(top.name)}
-    return {}
+    return None

@@ -1,9 +1,15 @@
 """The filesystem backend's only door to the operating system.
 
-Every call that changes the disk goes through this small module, and every
+Every call that touches the disk goes through this small module, and every
 one of them looks ``os.<name>`` up at call time. Tests can therefore wrap
 these functions (or ``os`` itself) to count, fail or crash at any system call,
 the way LevelDB's ``Env`` and SQLite's VFS make fault injection possible.
+
+Below the store's root, every name is opened relative to its directory's
+descriptor with ``O_NOFOLLOW``: a symlink anywhere inside the store (a prompt
+directory, a version file, ``.labels.jsonl``, ``.trash``) fails with
+``ELOOP`` here, in one place, and is never followed, for reading or writing.
+The root itself may be a symlink: the user chose it.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import errno
 import fcntl
 import os
 import secrets
+import stat
 import time
 import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import cast
+from typing import BinaryIO, cast
 
 #: Flags for every file we open: never follow a planted symlink, never leak fds.
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -28,19 +35,99 @@ DIR_MODE = 0o755
 
 
 def open_dir(path: str) -> int:
-    """Open a directory (never through a symlink) for ``*at`` calls, fsync and flock."""
+    """Open a directory (its last component never a symlink) for ``*at`` calls and flock."""
     return os.open(path, os.O_RDONLY | _DIRECTORY | _NOFOLLOW)
 
 
-def make_dir(path: str, parent_fd: int | None, durable: bool) -> bool:
-    """Create ``path``; True if it was created. The parent is fsynced so the entry survives."""
+def open_root(path: str) -> int:
+    """Open the store's root, which may be a symlink (the user chose it)."""
+    return os.open(path, os.O_RDONLY | _DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+
+
+def refused(name: str) -> OSError:
+    """The one error for a symlink inside the store (callers translate ``ELOOP``)."""
+    return OSError(errno.ELOOP, "is a symlink; the store never follows one", name)
+
+
+def open_dir_at(parent_fd: int, name: str) -> int:
+    """Open the directory ``name`` in ``parent_fd``; ``ELOOP`` if it is a symlink."""
     try:
-        os.mkdir(path, DIR_MODE)
+        return os.open(name, os.O_RDONLY | _DIRECTORY | _NOFOLLOW, dir_fd=parent_fd)
+    except NotADirectoryError:  # O_DIRECTORY reports a symlink as "not a directory"
+        if is_symlink(parent_fd, name):
+            raise refused(name) from None
+        raise
+
+
+def is_symlink(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def make_dir(parent_fd: int, name: str, durable: bool) -> bool:
+    """Create ``name`` in ``parent_fd``; True if it was created. The parent is fsynced so
+    the entry survives."""
+    try:
+        os.mkdir(name, DIR_MODE, dir_fd=parent_fd)
     except FileExistsError:
         return False
-    if durable and parent_fd is not None:
+    if durable:
         os.fsync(parent_fd)
     return True
+
+
+def is_dir_at(dir_fd: int, name: str) -> bool:
+    """Whether ``name`` is a real directory (a symlink to one is not)."""
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def listdir(dir_fd: int) -> list[str]:
+    return os.listdir(dir_fd)
+
+
+def fstat(fd: int) -> os.stat_result:
+    return os.fstat(fd)
+
+
+def lstat_at(dir_fd: int, name: str) -> os.stat_result:
+    return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+
+
+def rmdir(parent_fd: int, name: str) -> bool:
+    """Remove the empty directory ``name``; False if it is gone or not empty."""
+    try:
+        os.rmdir(name, dir_fd=parent_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+            return False
+        raise
+    return True
+
+
+def remove_tree(parent_fd: int, name: str) -> int:
+    """Remove the directory ``name`` and everything in it without following any symlink
+    (a symlink inside is removed itself; its target is never touched); returns how many
+    files were removed. ``ELOOP`` if ``name`` itself is a symlink."""
+    try:
+        fd = open_dir_at(parent_fd, name)
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    try:
+        for child in listdir(fd):
+            if stat.S_ISDIR(lstat_at(fd, child).st_mode):
+                removed += remove_tree(fd, child)
+            elif unlink(fd, child):
+                removed += 1
+    finally:
+        close(fd)
+    rmdir(parent_fd, name)
+    return removed
 
 
 def write_new(dir_fd: int, name: str, data: bytes | Iterable[bytes], durable: bool) -> None:
@@ -142,7 +229,14 @@ def link(dir_fd: int, src: str, dst: str) -> None:
 
 
 def rename(src_dir_fd: int, src: str, dst_dir_fd: int, dst: str) -> None:
+    """Move an entry (a symlink moves as itself: rename never follows one)."""
     os.rename(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd)
+
+
+def link_between(src_dir_fd: int, src: str, dst_dir_fd: int, dst: str) -> None:
+    """Give the file ``src`` a second name ``dst`` in another directory; ``FileExistsError``
+    rather than overwrite."""
+    os.link(src, dst, src_dir_fd=src_dir_fd, dst_dir_fd=dst_dir_fd, follow_symlinks=False)
 
 
 def replace(dir_fd: int, src: str, dst: str) -> None:
@@ -170,9 +264,10 @@ def close(fd: int) -> None:
         pass
 
 
-def read_file(path: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
-    """Read a whole file no larger than ``max_bytes`` (checked before reading)."""
-    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+def read_file(dir_fd: int, name: str, max_bytes: int) -> tuple[bytes, os.stat_result]:
+    """Read the whole file ``name`` in ``dir_fd``, no larger than ``max_bytes`` (checked
+    before reading); ``ELOOP`` if it is a symlink."""
+    fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
     try:
         st = os.fstat(fd)
         if st.st_size > max_bytes:
@@ -270,12 +365,47 @@ def exists(dir_fd: int, name: str) -> bool:
     return True
 
 
-def read_at(dir_fd: int, name: str) -> bytes:
+def open_reader(dir_fd: int, name: str) -> BinaryIO:
+    """A buffered reader of the file ``name`` in ``dir_fd``; ``ELOOP`` if it is a symlink."""
     fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
     try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        close(fd)
+        raise
+
+
+def append(
+    dir_fd: int, name: str, data: bytes, durable: bool, prepare: Callable[[int], None]
+) -> None:
+    """Append ``data`` to ``name`` in ``dir_fd`` with one ``write`` (created if missing;
+    the directory is then fsynced too). ``prepare(fd)`` runs first, on the open file (the
+    label log cuts a torn last line there). A short write is cut off again and raised."""
+    flags = os.O_RDWR | os.O_APPEND | _NOFOLLOW
+    created = False
+    try:
+        fd = os.open(name, flags | os.O_CREAT | os.O_EXCL, FILE_MODE, dir_fd=dir_fd)
+        created = True
+    except FileExistsError:
+        fd = os.open(name, flags, dir_fd=dir_fd)
+    try:
+        prepare(fd)
+        size = os.fstat(fd).st_size
+        written = os.write(fd, data)
+        if written != len(data):
+            os.ftruncate(fd, size)
+            raise OSError(errno.ENOSPC, "short write", name)
+        if durable:
+            os.fsync(fd)
     finally:
         close(fd)
+    if created and durable:
+        fsync(dir_fd)
+
+
+def pread(fd: int, size: int, offset: int) -> bytes:
+    return os.pread(fd, size, offset)
+
+
+def ftruncate(fd: int, size: int) -> None:
+    os.ftruncate(fd, size)
