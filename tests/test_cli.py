@@ -433,10 +433,12 @@ def test_trash_restore_repair(seeded: str) -> None:
     again = run(seeded, "restore", "wf_002_classifier", "1.0.0")
     assert again.exit_code == 1 and "not in the trash" in again.stderr
     run(seeded, "delete", "wf_002_classifier", "1.0.0", "--yes")
-    assert run(seeded, "trash", "--empty", "--older-than", "1").stdout == (
+    assert run(seeded, "trash", "--empty", "--yes", "--older-than", "1").stdout == (
         "Removed 0 version(s) from the trash\n"
     )
-    assert run(seeded, "trash", "--empty").stdout == "Removed 1 version(s) from the trash\n"
+    assert (
+        run(seeded, "trash", "--empty", "--yes").stdout == "Removed 1 version(s) from the trash\n"
+    )
     assert run(seeded, "repair").stdout == "Nothing to repair\n"
     path = Path(seeded) / "wf_001_llm_2" / "1.0.0.json"
     path.write_bytes(path.read_bytes().replace(b"French", b"German"))

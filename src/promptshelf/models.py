@@ -13,6 +13,10 @@ byte. A *chat* prompt also carries ``prompt.messages`` (an ordered list of
 may carry a ``config`` (free JSON: model, provider, temperature ...) and a
 ``commit_message``. The keys added for these are left out of the JSON when
 absent, which is what keeps text prompts byte-identical to the original's files.
+
+An exception to the unknown keys rule: a *stored* :class:`PromptVersion` (parsed with
+``context=STORED``, as every backend does) keeps unknown top-level keys, so a
+file from a newer writer or a hand edit reads, and survives a copy unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
+    ValidationInfo,
     field_validator,
     model_serializer,
     model_validator,
@@ -315,10 +320,18 @@ class OptimizationResult(BaseModel):
     optimized_at: datetime = Field(default_factory=datetime.now)
 
 
-class PromptVersion(BaseModel):
-    """One immutable version of one prompt: the unit every backend stores."""
+#: Validation context of a version read from a store: unknown top-level keys are kept.
+STORED: dict[str, Any] = {"stored": True}
 
-    model_config = _STRICT
+
+class PromptVersion(BaseModel):
+    """One immutable version of one prompt: the unit every backend stores.
+
+    Unknown keys are refused from callers; a version read from a store
+    (``model_validate_json(data, context=STORED)``) keeps them in ``model_extra``.
+    """
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
 
     prompt_id: str
     version: str
@@ -336,6 +349,15 @@ class PromptVersion(BaseModel):
     @model_serializer(mode="wrap")
     def _serialize(self, handler: SerializerFunctionWrapHandler) -> Any:
         return _without_absent(handler(self), ("config", "commit_message"))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_unless_stored(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and not (info.context or {}).get("stored"):
+            unknown = sorted(set(data) - set(cls.model_fields))
+            if unknown:
+                raise ValueError(f"unknown field(s): {', '.join(map(str, unknown))}")
+        return data
 
     @field_validator("version")
     @classmethod

@@ -68,6 +68,7 @@ for _command in (
     dify.dify,
     serve.serve,
     keys.keys,
+    maintenance.reshard,
 ):
     cli.add_command(_command)
 

@@ -1,5 +1,5 @@
 """Commands that look after a store: stats, rebuild-index, verify, repair, retain, compress,
-trash, restore."""
+trash, restore, reshard."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from .. import render
 from ..errors import ConfigurationError
 from ..retention import RetentionPolicy
 from ..storage import FileSystemStorage, VersionStorage
-from .options import output_options, with_store
+from ..storage.filesystem import reshard as reshard_store
+from .options import opened, output_options, store_option, with_store
 
 
 @click.command()
@@ -47,6 +48,9 @@ def verify(storage: VersionStorage, fmt: str) -> None:
         click.echo(
             render.table([vars(p) for p in report.problems], ["code", "location", "message"])
         )
+    if fmt not in ("json", "nl"):
+        for notice in report.notices:  # worth knowing, not damage
+            click.echo(f"Notice: {notice.location}: {notice.message} [{notice.code}]")
     if not report.ok:
         sys.exit(1)
 
@@ -137,6 +141,41 @@ def restore(storage: VersionStorage, prompt_id: str, version: str) -> None:
 
 
 @click.command()
+@click.option("--sharding/--no-sharding", default=None, help="The layout to convert to.")
+@click.option("--shard-depth", type=click.IntRange(1, 8), default=2, show_default=True)
+@output_options
+@store_option
+def reshard(target: str, sharding: bool | None, shard_depth: int, fmt: str) -> None:
+    """Convert a filesystem store to the flat or the sharded layout, then verify it.
+
+    Every prompt directory (versions, labels, label history) moves with one rename;
+    the trash and the quarantine stay. Stop writers first. Interrupted, it loses
+    nothing: run it again to finish.
+    """
+    if sharding is None:
+        raise click.UsageError("give --sharding or --no-sharding")
+    with opened(target) as storage:
+        if not isinstance(storage, FileSystemStorage):
+            raise ConfigurationError(
+                f"reshard works on filesystem stores, not {storage.backend_name}"
+            )
+        root = str(storage.storage_dir)
+    report = reshard_store(root, sharding, shard_depth)
+    if fmt in ("json", "nl"):
+        click.echo(render.dumps(report.to_dict()))
+    else:
+        layout = f"sharded (depth {shard_depth})" if sharding else "flat"
+        click.echo(
+            f"Resharded {root} to {layout}: moved {report.moved_prompts} prompt(s); "
+            f"{report.total_prompts} prompt(s), {report.total_versions} version(s) verified"
+        )
+        for problem in report.problems:
+            click.echo(f"  {problem}")
+    if report.problems:
+        sys.exit(1)
+
+
+@click.command()
 @click.option("--empty", is_flag=True, help="Delete for good what is in the trash.")
 @click.option(
     "--older-than",
@@ -144,11 +183,16 @@ def restore(storage: VersionStorage, prompt_id: str, version: str) -> None:
     metavar="DAYS",
     help="With --empty: only what was deleted more than DAYS ago.",
 )
+@click.option("--yes", "-y", is_flag=True, help="With --empty: do not ask for confirmation.")
 @output_options
 @with_store()
-def trash(storage: VersionStorage, empty: bool, older_than: float | None, fmt: str) -> None:
-    """List deleted versions kept in the trash, or empty it."""
+def trash(
+    storage: VersionStorage, empty: bool, older_than: float | None, yes: bool, fmt: str
+) -> None:
+    """List deleted versions kept in the trash, or empty it (asks first, unless --yes)."""
     if empty:
+        if not yes:
+            click.confirm("Delete what is in the trash for good?", abort=True, err=True)
         age = None if older_than is None else timedelta(days=older_than)
         click.echo(f"Removed {storage.empty_trash(older_than=age)} version(s) from the trash")
         return

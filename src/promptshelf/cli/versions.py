@@ -26,11 +26,21 @@ from .options import opened, output_options, store_option, with_store
 
 @click.command()
 @store_option
-@click.option("--sharding", is_flag=True, help="Shard prompt directories by hash prefix.")
-@click.option("--shard-depth", type=click.IntRange(1, 8), default=2, show_default=True)
-def init(target: str, sharding: bool, shard_depth: int) -> None:
-    """Create an empty store (or say what an existing one holds)."""
-    options = {"enable_sharding": True, "shard_depth": shard_depth} if sharding else {}
+@click.option(
+    "--sharding/--no-sharding",
+    default=None,
+    help="Shard prompt directories by hash prefix (must match an existing store's layout).",
+)
+@click.option("--shard-depth", type=click.IntRange(1, 8), help="Default: 2, or the store's.")
+def init(target: str, sharding: bool | None, shard_depth: int | None) -> None:
+    """Create an empty store (or say what an existing one holds).
+
+    On a store that holds versions, a layout other than its own is refused
+    (convert with 'promptshelf reshard').
+    """
+    options: dict[str, object] = {} if sharding is None else {"enable_sharding": sharding}
+    if sharding and shard_depth is not None:
+        options["shard_depth"] = shard_depth
     with opened(target, create=True, **options) as storage:
         if isinstance(storage, FileSystemStorage):
             storage.rebuild_index()  # records the layout in .index.json

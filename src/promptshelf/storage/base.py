@@ -391,11 +391,27 @@ class VersionStorage(abc.ABC):
             for number in present:
                 report.checked_versions += 1
                 try:
-                    self._verify_read(prompt_id, number)
+                    found = self._verify_read(prompt_id, number)
                 except OptimizerError as exc:
                     where = str(exc.context.get("path", f"{prompt_id}@{number}"))
                     report.problems.append(Problem(exc.error_code, where, exc.message))
-            for label, version in sorted(self._labels(prompt_id).items()):
+                    continue
+                if found is not None and found.model_extra:
+                    report.notices.append(
+                        Problem(
+                            "PS-EXTRA-KEYS",
+                            f"{prompt_id}@{number}",
+                            "unknown key(s) read and kept (a newer writer, or a hand edit): "
+                            + ", ".join(sorted(found.model_extra)),
+                        )
+                    )
+            try:
+                labels = self._labels(prompt_id)
+            except OptimizerError as exc:
+                where = str(exc.context.get("path", f"{prompt_id}:labels"))
+                report.problems.append(Problem(exc.error_code, where, exc.message))
+                continue
+            for label, version in sorted(labels.items()):
                 if version not in present:
                     report.problems.append(
                         Problem(
@@ -437,9 +453,9 @@ class VersionStorage(abc.ABC):
         """The versions ``verify`` reads; a backend whose listing repairs things lists plainly."""
         return self._version_numbers(prompt_id)
 
-    def _verify_read(self, prompt_id: str, version: str) -> None:
+    def _verify_read(self, prompt_id: str, version: str) -> PromptVersion | None:
         """Read one version for ``verify``; a backend with a cache reads past it."""
-        self._get(prompt_id, version)
+        return self._get(prompt_id, version)
 
     def _verify_more(self, report: VerifyReport) -> None:  # noqa: B027 - an optional hook
         """Backend-specific checks (indexes, stray files) added to ``report``."""

@@ -14,7 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticSerializationError
 
 from ..errors import CorruptVersionError, PayloadTooLargeError, ValidationError
-from ..models import PromptVersion
+from ..models import STORED, PromptVersion
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
 MAX_VERSION_BYTES = 8 * 1024 * 1024
@@ -39,7 +39,7 @@ def encode_version(version: PromptVersion) -> bytes:
             context={**context, "bytes": len(data)},
         )
     try:
-        back = PromptVersion.model_validate_json(data)
+        back = PromptVersion.model_validate_json(data, context=STORED)
     except PydanticValidationError as exc:
         raise ValidationError(
             f"version would not read back: {exc.errors()[0]['msg']}", context=context
@@ -59,9 +59,9 @@ def decode_version(
     """Parse a stored payload, naming where it came from in any error; never returns wrong data."""
     try:
         if isinstance(data, dict):
-            loaded = PromptVersion.model_validate(data)
+            loaded = PromptVersion.model_validate(data, context=STORED)
         else:
-            loaded = PromptVersion.model_validate_json(data)
+            loaded = PromptVersion.model_validate_json(data, context=STORED)
     except PydanticValidationError as exc:
         kinds = {err["type"] for err in exc.errors()}
         reason = "corrupted JSON" if "json_invalid" in kinds else "invalid version data"
@@ -69,6 +69,16 @@ def decode_version(
             f"{reason} in {where}: {exc.errors()[0]['msg']}",
             context={"prompt_id": prompt_id, "version": version, "path": where, "reason": reason},
         ) from None
+    if loaded.model_extra and "sha256" in loaded.model_extra:  # never a reason to skip a check
+        raise CorruptVersionError(
+            f"{where} has a damaged checksum trailer",
+            context={
+                "prompt_id": prompt_id,
+                "version": version,
+                "path": where,
+                "reason": "bad checksum trailer",
+            },
+        )
     if loaded.prompt_id != prompt_id or loaded.version != version:
         raise CorruptVersionError(
             f"{where} holds {loaded.prompt_id!r} {loaded.version!r}, not what its name says",

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from .. import semver
 from ..errors import VersionConflictError
-from ..models import LabelEvent, PromptVersion, TrashEntry
+from ..models import STORED, LabelEvent, PromptVersion, TrashEntry
 from .base import (
     TrashedVersion,
     VersionStorage,
@@ -46,7 +46,7 @@ class InMemoryStorage(VersionStorage):
     def _get(self, prompt_id: str, version: str) -> PromptVersion | None:
         with self._lock:
             data = self._versions.get(prompt_id, {}).get(version)
-        return None if data is None else PromptVersion.model_validate_json(data)
+        return None if data is None else PromptVersion.model_validate_json(data, context=STORED)
 
     def _version_numbers(self, prompt_id: str) -> list[str]:
         with self._lock:
@@ -106,7 +106,10 @@ class InMemoryStorage(VersionStorage):
     def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]:
         with self._lock:
             found = [(e, d) for e, d in self._trash if prompt_id in (None, e.prompt_id)]
-        return [TrashedVersion(e, PromptVersion.model_validate_json(d)) for e, d in found]
+        return [
+            TrashedVersion(e, PromptVersion.model_validate_json(d, context=STORED))
+            for e, d in found
+        ]
 
     def _import_trashed(self, item: TrashedVersion) -> bool:
         data = encode_version(item.version)

@@ -19,6 +19,8 @@ class VerifyReport:
     checked_prompts: int = 0
     checked_versions: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: Worth knowing, not damage (e.g. unknown keys read and kept); ``ok`` ignores them.
+    notices: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -31,6 +33,7 @@ class VerifyReport:
             "checked_prompts": self.checked_prompts,
             "checked_versions": self.checked_versions,
             "problems": [asdict(p) for p in self.problems],
+            "notices": [asdict(n) for n in self.notices],
         }
 
 

@@ -4,12 +4,14 @@
 * :mod:`.tree` -- the one object that opens and locks prompt directories;
 * :mod:`.io` -- the only door to the operating system (no symlink followed);
 * :mod:`.index` -- listings and ``.index.json``, caches never trusted over the files;
-* :mod:`.labels`, :mod:`.trash`, :mod:`.bulk`, :mod:`.maintenance` -- one concept each.
+* :mod:`.labels`, :mod:`.trash`, :mod:`.bulk`, :mod:`.maintenance` -- one concept each;
+* :mod:`.reshard` -- converting a store between the flat and the sharded layouts.
 """
 
 from __future__ import annotations
 
 from .index import detect_layout, layout_on_disk
+from .reshard import ReshardReport, reshard
 from .store import FileSystemStorage
 
-__all__ = ["FileSystemStorage", "detect_layout", "layout_on_disk"]
+__all__ = ["FileSystemStorage", "ReshardReport", "detect_layout", "layout_on_disk", "reshard"]

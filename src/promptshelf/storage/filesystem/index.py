@@ -373,17 +373,17 @@ Layout = tuple[bool, int]  # (sharded, shard depth); the depth means nothing whe
 
 def detect_layout(root: str) -> dict[str, Any]:
     """``{"enable_sharding": True, "shard_depth": n}`` for a sharded store, else ``{}``."""
-    layout = layout_on_disk(root)
+    layout = layout_on_disk(root) or recorded_layout(root)
     return {"enable_sharding": True, "shard_depth": layout[1]} if layout and layout[0] else {}
 
 
 def layout_on_disk(root: str) -> Layout | None:
-    """The layout the store at ``root`` is in; None for an empty store (or none at all).
+    """The layout the version files at ``root`` are in; None when there are none.
 
-    The version files decide: the first top-level directory that holds versions
-    (a prompt) or prompt directories of versions (a shard) settles it, so an
-    open never lists the whole store. Only a store without versions falls back
-    to the layout ``.index.json`` records (``init --sharding`` on an empty store).
+    The first top-level directory that holds versions (a prompt) or prompt
+    directories of versions (a shard) settles it, so an open never lists the
+    whole store. A store without versions has no layout on disk; the one its
+    ``.index.json`` records (:func:`recorded_layout`) is then only a default.
     """
     try:
         with os.scandir(root) as entries:
@@ -395,7 +395,7 @@ def layout_on_disk(root: str) -> Layout | None:
                     return found
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return recorded_layout(root)
+    return None
 
 
 def classify_top(path: str, name: str) -> Layout | None:

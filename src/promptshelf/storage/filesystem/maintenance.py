@@ -14,12 +14,13 @@ import gzip
 import json
 import logging
 import os
+import time
 
 from ...errors import ConfigurationError, CorruptStoreError, CorruptVersionError, SymlinkError
 from ..base import labels_blocking
 from ..verify import Action, Problem, RepairReport, VerifyReport
 from . import io
-from .index import file_names, parse_listing, stamp_of
+from .index import classify_top, file_names, parse_listing, stamp_of
 from .labels import LABELS_FILE
 from .trash import QUARANTINE_DIR
 from .tree import PromptDir, Tree, errors
@@ -32,6 +33,12 @@ def repair(tree: Tree, report: RepairReport) -> None:
     The caller then rebuilds its caches and the index."""
     found = VerifyReport("filesystem")
     verify_more(tree, found)
+    for path in stray_links(tree):
+        if path == tree.index.path:
+            continue  # rewriting the index replaces the link itself
+        with errors("quarantine a symlink", "FS-SAVE-001", path=path):
+            moved = quarantine_link(tree, path)
+        report.actions.append(Action(SymlinkError.default_code, path, f"moved to {moved}"))
     for prompt_id, _ in list(tree.prompt_dirs()):
         with errors(f"repair prompt {prompt_id!r}", "FS-SAVE-001"), tree.locked(prompt_id) as d:
             if d is not None:
@@ -153,10 +160,29 @@ def _compress_one(d: PromptDir, number: str, names: set[str]) -> int:
 
 
 def verify_more(tree: Tree, report: VerifyReport) -> None:
-    """The index must not claim a listing the directory contradicts; no temp files left."""
+    """What reading every version cannot see: symlinks planted in the store, prompt
+    directories in the other layout, copies of a version that disagree, an index that
+    contradicts its directories, temp files left behind."""
+    for path in stray_links(tree):
+        report.problems.append(
+            Problem(SymlinkError.default_code, path, "a symlink in the store: never followed")
+        )
+    for path, layout in other_layout_dirs(tree):
+        report.problems.append(
+            Problem(
+                "FS-LAYOUT-001",
+                path,
+                f"prompt directories in the {layout} layout, which this store is not in: "
+                "they are invisible; run 'promptshelf reshard'",
+            )
+        )
+    for prompt_id, _ in tree.prompt_dirs():
+        with tree.opened(prompt_id) as fd:
+            if fd is not None:
+                _check_copies(PromptDir(tree, prompt_id, fd), report)
     present = os.path.lexists(tree.index.path)
-    snapshot = tree.index.load() if present else None
-    if present and snapshot is None:
+    snapshot = tree.index.load() if present and not os.path.islink(tree.index.path) else None
+    if present and snapshot is None and not os.path.islink(tree.index.path):
         report.problems.append(
             Problem("INDEX-UNREADABLE", tree.index.path, "index snapshot cannot be parsed")
         )
@@ -183,3 +209,94 @@ def verify_more(tree: Tree, report: VerifyReport) -> None:
                     f"index lists other versions of {prompt_id!r} than its directory",
                 )
             )
+
+
+def _check_copies(d: PromptDir, report: VerifyReport) -> None:
+    """A version kept both plain and compressed: the two must read back the same."""
+    names = set(d.names())
+    for number in parse_listing(names)[0]:
+        plain, packed = file_names(number)
+        if plain not in names or packed not in names:
+            continue
+        if damage_of(d, plain, number) is not None:
+            continue  # reported where verify reads the version
+        where = f"{d.path}/{packed}"
+        try:
+            same = d.read(packed, number).canonical == d.read(plain, number).canonical
+        except CorruptVersionError as exc:
+            report.problems.append(Problem(exc.error_code, where, exc.message))
+            continue
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            report.problems.append(Problem(SymlinkError.default_code, where, "a symlink"))
+            continue
+        if not same:
+            report.problems.append(
+                Problem("SHADOW-COPY", where, f"disagrees with {plain}, which readers see")
+            )
+
+
+def stray_links(tree: Tree) -> list[str]:
+    """Symlinks where the store keeps directories or files of its own (never followed)."""
+    found: list[str] = []
+    root_fd = tree.open_root()
+    try:
+        for name in sorted(io.listdir(root_fd)):
+            if io.is_symlink(root_fd, name) and name != QUARANTINE_DIR:
+                found.append(f"{tree.root}/{name}")
+            elif tree.sharding and not name.startswith(".") and io.is_dir_at(root_fd, name):
+                shard_fd = io.open_dir_at(root_fd, name)
+                try:
+                    found += [
+                        f"{tree.root}/{name}/{child}"
+                        for child in sorted(io.listdir(shard_fd))
+                        if io.is_symlink(shard_fd, child)
+                    ]
+                finally:
+                    io.close(shard_fd)
+    finally:
+        io.close(root_fd)
+    return found
+
+
+def quarantine_link(tree: Tree, path: str) -> str:
+    """Move the symlink at ``path`` (in the root or a shard) into the quarantine as itself."""
+    parent, name = os.path.split(path)
+    root_fd = tree.open_root()
+    try:
+        io.make_dir(root_fd, QUARANTINE_DIR, tree.durable)
+        q_fd = io.open_dir_at(root_fd, QUARANTINE_DIR)
+        parent_fd = (
+            root_fd if parent == tree.root else io.open_dir_at(root_fd, parent.rsplit("/", 1)[1])
+        )
+        try:
+            new_name = f"{name}@{time.time_ns()}.symlink"
+            io.rename(parent_fd, name, q_fd, new_name)
+            if tree.durable:
+                io.fsync(q_fd)
+                io.fsync(parent_fd)
+        finally:
+            io.close(q_fd)
+            if parent_fd != root_fd:
+                io.close(parent_fd)
+    finally:
+        io.close(root_fd)
+    return f"{tree.root}/{QUARANTINE_DIR}/{new_name}"
+
+
+def other_layout_dirs(tree: Tree) -> list[tuple[str, str]]:
+    """Top-level directories that hold prompts in the layout the store is not in."""
+    found: list[tuple[str, str]] = []
+    with os.scandir(tree.root) as entries:
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
+                continue
+            kind = classify_top(entry.path, entry.name)
+            if kind is None:
+                continue
+            if tree.sharding and not kind[0]:
+                found.append((entry.path, "flat"))
+            elif not tree.sharding and kind[0] or tree.sharding and kind[1] != tree.shard_depth:
+                found.append((entry.path, f"sharded (depth {kind[1]})"))
+    return sorted(found)

@@ -29,11 +29,13 @@ from typing import Any
 from ...cache import LRUCache
 from ...errors import (
     ConfigurationError,
+    CorruptVersionError,
     LayoutMismatchError,
     StoreNotFoundError,
+    SymlinkError,
     VersionConflictError,
 )
-from ...models import LabelEvent, PromptVersion, TrashEntry
+from ...models import STORED, LabelEvent, PromptVersion, TrashEntry
 from .. import integrity
 from ..base import (
     MAX_VERSION_BYTES,
@@ -58,6 +60,7 @@ from .index import (
     Stamp,
     layout_on_disk,
     parse_listing,
+    recorded_layout,
     scan_prompt_dir,
     settled,
     stamp_of,
@@ -199,7 +202,7 @@ class FileSystemStorage(VersionStorage):
             except FileNotFoundError:
                 st = None
             if st is not None and _ident(st) == cached.ident:
-                return PromptVersion.model_validate_json(cached.data)
+                return PromptVersion.model_validate_json(cached.data, context=STORED)
             self._cache.discard((prompt_id, version))
             self._cache.count_miss()
         observed_at = time.time_ns()
@@ -218,17 +221,27 @@ class FileSystemStorage(VersionStorage):
         return None
 
     def _list(self, prompt_id: str) -> list[PromptVersion]:
+        """Every readable version; a damaged one is skipped with a warning (``get_version``
+        raises for it, ``verify`` reports it), so one bad file never hides the rest."""
         listing = self._listing(prompt_id)
-        found = (self._get_listed(prompt_id, number, listing) for number in listing.versions)
+        found = (self._readable(prompt_id, number, listing) for number in listing.versions)
         return [v for v in found if v is not None]
 
     def _get_latest(self, prompt_id: str) -> PromptVersion | None:
+        """The newest readable version (one deleted meanwhile, or damaged, is skipped)."""
         listing = self._listing(prompt_id)
-        for number in reversed(listing.versions):  # newest first; skip one deleted meanwhile
-            found = self._get_listed(prompt_id, number, listing)
+        for number in reversed(listing.versions):
+            found = self._readable(prompt_id, number, listing)
             if found is not None:
                 return found
         return None
+
+    def _readable(self, prompt_id: str, number: str, listing: Listing) -> PromptVersion | None:
+        try:
+            return self._get_listed(prompt_id, number, listing)
+        except (CorruptVersionError, SymlinkError) as exc:
+            log.warning("damaged version skipped: %s [%s]", exc.message, exc.error_code)
+            return None
 
     def _get_listed(self, prompt_id: str, number: str, listing: Listing) -> PromptVersion | None:
         """Load a version named by ``listing``, which was taken a moment ago.
@@ -238,7 +251,7 @@ class FileSystemStorage(VersionStorage):
         """
         cached = self._cache.get((prompt_id, number)) if self.use_cache else None
         if cached is not None and listing.trusted and cached.dir_stamp == listing.stamp:
-            return PromptVersion.model_validate_json(cached.data)
+            return PromptVersion.model_validate_json(cached.data, context=STORED)
         return self._load(prompt_id, number, cached)
 
     def _listing(self, prompt_id: str) -> Listing:
@@ -563,8 +576,8 @@ class FileSystemStorage(VersionStorage):
         ):
             return [] if fd is None else parse_listing(io.listdir(fd))[0]
 
-    def _verify_read(self, prompt_id: str, version: str) -> None:
-        self._load(prompt_id, version, None)  # from the disk, whatever the cache holds
+    def _verify_read(self, prompt_id: str, version: str) -> PromptVersion | None:
+        return self._load(prompt_id, version, None)  # from the disk, whatever the cache holds
 
     def _verify_more(self, report: VerifyReport) -> None:
         with errors("verify the store", "FS-LOAD-002", path=self._root):
@@ -631,7 +644,12 @@ def resolve_layout(
 ) -> tuple[bool, int]:
     """The layout to open ``root`` with: what is on disk, checked against what was asked."""
     on_disk = layout_on_disk(root)
-    if on_disk is None:  # an empty store takes what was asked
+    if on_disk is None:  # no versions: what was asked, else what the index recorded
+        recorded = recorded_layout(root)
+        if enable_sharding is None and recorded is not None:
+            enable_sharding = recorded[0]
+            if recorded[0] and shard_depth is None:
+                shard_depth = recorded[1]
         return bool(enable_sharding), shard_depth or 2
     sharded, depth = on_disk
     asked_sharding = sharded if enable_sharding is None else enable_sharding
