@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -29,9 +30,16 @@ OS_CALLS = [
 ]
 
 
-def make_prestate(root: Path) -> Path:
+#: A version that sits in every pre-state's trash (restore and empty-trash work on it).
+TRASHED = make_version("t", "1.0.0", text="in the trash")
+
+
+def make_prestate(root: Path, trash: bool = False) -> Path:
     store = FileSystemStorage(root)
     store.save_versions(BASELINE)
+    if trash:
+        store.save_version(TRASHED)
+        store.delete_version(TRASHED.prompt_id, TRASHED.version)
     store.get_storage_stats()  # an index snapshot exists too
     store.close()
     return root
@@ -81,9 +89,19 @@ def check_consistent(
     return store
 
 
+def check_trashed(store: FileSystemStorage) -> None:
+    """The trashed version is in the trash, or restored, or (emptied) gone; never damaged."""
+    found = store.get_version(TRASHED.prompt_id, TRASHED.version)
+    assert found is None or found == TRASHED
+
+
 def same(found: PromptVersion | None, expected: PromptVersion) -> bool:
     return found is None or found == expected
 
 
 def count_fds() -> int:
+    """Open descriptors now; garbage is collected first, so a descriptor the collector
+    would close later (one held by an exception's traceback) cannot change the count
+    midway."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))

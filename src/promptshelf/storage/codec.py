@@ -8,6 +8,7 @@ version is the same bytes on every backend; checksums of those bytes are in
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError as PydanticValidationError
@@ -69,7 +70,7 @@ def decode_version(
             f"{reason} in {where}: {exc.errors()[0]['msg']}",
             context={"prompt_id": prompt_id, "version": version, "path": where, "reason": reason},
         ) from None
-    if loaded.model_extra and "sha256" in loaded.model_extra:  # never a reason to skip a check
+    if loaded.model_extra and any(map(_trailer_like, loaded.model_extra.items())):
         raise CorruptVersionError(
             f"{where} has a damaged checksum trailer",
             context={
@@ -90,3 +91,13 @@ def decode_version(
             },
         )
     return loaded
+
+
+_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _trailer_like(item: tuple[str, Any]) -> bool:
+    """An unknown key that is (or was, before damage) the checksum trailer: damage must
+    never turn the checksum into an unknown key that is kept instead of checked."""
+    key, value = item
+    return key == "sha256" or (isinstance(value, str) and _DIGEST.fullmatch(value) is not None)

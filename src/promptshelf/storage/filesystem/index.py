@@ -343,17 +343,20 @@ def _open_index(root: str) -> BinaryIO:
 def iter_prompt_dirs(root: str, sharding: bool, shard_depth: int) -> Iterator[tuple[str, str]]:
     """``(prompt_id, path)`` for every candidate prompt directory under ``root``."""
 
-    def children(path: str) -> Iterator[tuple[str, str]]:
+    def children(path: str) -> list[tuple[str, str]]:
+        # Read whole before yielding anything: a caller that stops early (or an exception
+        # whose traceback keeps this frame alive) never holds a directory descriptor open.
         try:
             with os.scandir(path) as entries:
-                for entry in entries:
-                    if entry.name.startswith(".") or not entry.is_dir(follow_symlinks=False):
-                        continue
-                    yield entry.name, entry.path
+                return [
+                    (entry.name, entry.path)
+                    for entry in entries
+                    if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)
+                ]
         except FileNotFoundError:
-            return
+            return []
 
-    shards = children(root) if sharding else iter([("", root)])
+    shards = children(root) if sharding else [("", root)]
     for shard_name, shard_path in shards:
         if sharding and len(shard_name) != shard_depth:
             continue

@@ -503,10 +503,11 @@ class FileSystemStorage(VersionStorage):
             io.close(fd)
 
     def _scan(
-        self, use_snapshot: bool, clean: bool = False, write: bool = True
+        self, use_snapshot: bool, clean: bool = False, write: bool = True, required: bool = False
     ) -> tuple[dict[str, IndexEntry], int]:
         """Index entries of every prompt (reusing unchanged snapshot entries), and how many
-        dead temp files were removed (only when ``clean``: reads change nothing)."""
+        dead temp files were removed (only when ``clean``: reads change nothing). The
+        snapshot is rewritten if it changed; failing that raises only when ``required``."""
         previous = (self._tree.index.load() or {}) if use_snapshot else {}
         entries: dict[str, IndexEntry] = {}
         cleaned = 0
@@ -521,6 +522,8 @@ class FileSystemStorage(VersionStorage):
             try:
                 self._tree.index.write(entries, self._layout())
             except OSError as exc:  # a read-only store is still readable: the index is a cache
+                if required:  # ... unless writing it is what was asked
+                    raise
                 log.debug("index snapshot not written: %s", exc)
         return entries, cleaned
 
@@ -542,7 +545,7 @@ class FileSystemStorage(VersionStorage):
         self._check_open()
         self._listings.clear()
         with errors("rebuild the index", "FS-SAVE-001", path=self._root):
-            entries, cleaned = self._scan(use_snapshot=False, clean=True)
+            entries, cleaned = self._scan(use_snapshot=False, clean=True, required=True)
         return {
             "total_prompts": len(entries),
             "total_versions": sum(e.count for e in entries.values()),
@@ -551,19 +554,21 @@ class FileSystemStorage(VersionStorage):
 
     def _repair(self, report: RepairReport) -> None:
         try:
-            maintenance.repair(self._tree, report)
+            with errors("repair the store", "FS-SAVE-001", path=self._root):
+                maintenance.repair(self._tree, report)
         finally:
             self._listings.clear()
             self._cache.clear()
         with errors("rebuild the index", "FS-SAVE-001", path=self._root):
-            self._scan(use_snapshot=False)
+            self._scan(use_snapshot=False, required=True)
 
     def compress(self, keep_recent: int = 10) -> int:
         """Store versions older than each prompt's newest ``keep_recent`` gzip-compressed;
         readers do not notice (see :func:`promptshelf.storage.filesystem.maintenance.compress`)."""
         self._check_open()
         try:
-            return maintenance.compress(self._tree, keep_recent)
+            with errors("compress the store", "FS-SAVE-001", path=self._root):
+                return maintenance.compress(self._tree, keep_recent)
         finally:
             self._listings.clear()
             self._cache.clear()
