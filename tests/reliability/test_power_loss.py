@@ -260,9 +260,10 @@ def crash_states(tree: Path, ops: list[Op]) -> Iterator[tuple[str, Disk, Callabl
             if was_synced:
                 synced.add(rec)
             if existed:  # same inode: only its data can be lost, never its name
+                exact.entries[path] = rec
                 if path in durable.entries:
                     before[rec] = durable.entries[path]
-                exact.entries[path] = durable.entries[path] = rec
+                    durable.entries[path] = rec
             else:
                 exact.apply(("link", rec, path))
                 pending.append(("link", rec, path))
@@ -296,8 +297,10 @@ def crash_states(tree: Path, ops: list[Op]) -> Iterator[tuple[str, Disk, Callabl
         data = exact.content[cid]
         if cid in synced:
             return data
-        old = lost(before[cid]) if cid in before else b""
-        return old + bytes((b * 7 + 3) % 256 for b in data[len(old) : (len(old) + len(data)) // 2])
+        if cid in before:  # an append reached the disk in part: the old bytes, then a prefix
+            old = lost(before[cid])
+            return data[: len(old) + (len(data) - len(old)) // 2]
+        return bytes((b * 7 + 3) % 256 for b in data[: len(data) // 2])
 
     yield "exact-prefix", exact, lambda cid: exact.content[cid]
     yield "power-loss", durable, lost
@@ -421,4 +424,119 @@ def test_broken_variants_are_caught(
         template, ops = record(tmp_path, patched, mutation)
     states, failures = run_all_states(tmp_path, template, ops)
     print(f"T5 mutation {mutation.__name__}: crash states {states}, failures {failures} (caught)")
+    assert failures > 0
+
+
+# -- a second workload: labels, deletes and restores -----------------------------------------
+
+NEW_P = make_version("p", "1.1.0", text="labelled, then deleted")
+#: (name, step, where production points after it); "s" is deleted and restored.
+LABEL_WORKLOAD: list[tuple[str, Callable[[FileSystemStorage], object], str | None]] = [
+    ("set", lambda s: s.set_label("p", "production", "1.0.0"), "1.0.0"),
+    ("save", lambda s: s.save_version(NEW_P), "1.0.0"),
+    ("move", lambda s: s.set_label("p", "production", "1.1.0", actor="ci"), "1.1.0"),
+    ("delete", lambda s: s.delete_version("s", "1.0.0"), "1.1.0"),
+    ("restore", lambda s: s.restore_version("s", "1.0.0"), "1.1.0"),
+    ("delete-labelled", lambda s: s.delete_version("p", "1.1.0", force=True), None),
+]
+
+
+def record_labels(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    mutation: Callable[[pytest.MonkeyPatch], None] | None = None,
+) -> tuple[Path, list[Op]]:
+    template = make_prestate(tmp_path / "template")
+    work = tmp_path / "work"
+    shutil.copytree(template, work)
+    recorder = Recorder(work)
+    with recorder.installed(monkeypatch):
+        if mutation is not None:
+            mutation(monkeypatch)
+        store = FileSystemStorage(work)
+        for number, (_, step, _) in enumerate(LABEL_WORKLOAD):
+            step(store)
+            recorder.ops.append(("ack", number))
+    return template, recorder.ops
+
+
+def check_label_state(root: Path, acked: int) -> None:
+    """``acked`` steps were acknowledged; the next one may have been under way."""
+    store = FileSystemStorage(root, create=False)
+    names = [name for name, _, _ in LABEL_WORKLOAD]
+    done = set(names[:acked])
+    assert store.get_version("p", "1.0.0") == BASELINE[0]
+    s_present = store.get_version("s", "1.0.0") == BASELINE[1]
+    s_trashed = any((e.prompt_id, e.version) == ("s", "1.0.0") for e in store.list_trash())
+    assert s_present or s_trashed, "s 1.0.0 lost"
+    if "restore" in done:
+        assert s_present, "an acknowledged restore was lost"
+    if "delete" in done and "restore" not in names[: acked + 1]:
+        assert s_trashed and not s_present, "an acknowledged delete was lost"
+    new_p = store.get_version("p", "1.1.0")
+    in_flight = names[acked] if acked < len(names) else None
+    p_trashed = any(e.version == "1.1.0" for e in store.list_trash("p"))
+    if "save" in done and "delete-labelled" not in done:
+        assert new_p == NEW_P or (in_flight == "delete-labelled" and p_trashed), "p 1.1.0 lost"
+    if "delete-labelled" in done:
+        assert new_p is None and p_trashed, "an acknowledged delete was lost"
+    allowed = {LABEL_WORKLOAD[acked - 1][2] if acked else None}
+    if acked < len(LABEL_WORKLOAD):
+        allowed.add(LABEL_WORKLOAD[acked][2])
+    assert store.get_label("p", "production") in allowed
+    history = store.label_history("p")
+    assert [e.seq for e in history] == list(range(1, len(history) + 1))
+    assert {p.code for p in store.verify().problems} <= {"TEMP-FILE"}
+    store.repair()
+    assert store.verify().ok
+
+
+def _label_states(tmp_path: Path, template: Path, ops: list[Op]) -> tuple[int, int]:
+    states = failures = 0
+    for k in range(len(ops) + 1):
+        acked = sum(1 for op in ops[:k] if op[0] == "ack")
+        for _, disk, data_of in crash_states(template, ops[:k]):
+            states += 1
+            target = tmp_path / "state"
+            disk.write(target, data_of)
+            try:
+                check_label_state(target, acked)
+            except (AssertionError, ValueError, OSError):
+                failures += 1
+    return states, failures
+
+
+@pytest.mark.parametrize("named_temps", [False, True], ids=["unnamed-files", "named-temps"])
+def test_labels_deletes_and_restores_survive_every_power_loss_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, named_temps: bool
+) -> None:
+    monkeypatch.setattr(fsio, "_unnamed_files", not named_temps)
+    template, ops = record_labels(tmp_path, monkeypatch)
+    kinds = {op[0] for op in ops}
+    assert {"append", "hardlink", "rename"} <= kinds  # label appends and restores are recorded
+    states, failures = _label_states(tmp_path, template, ops)
+    print(
+        f"T5 labels/deletes/restores named_temps={named_temps}: ops recorded {len(ops)}, "
+        f"crash states {states}, failures {failures}"
+    )
+    assert states > 50 and failures == 0
+
+
+def _unsynced_label_append(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = fsio.append  # the recorder's wrapper: it then records what really happens
+    monkeypatch.setattr(
+        fsio,
+        "append",
+        lambda fd, name, data, durable, prepare: real(fd, name, data, False, prepare),
+    )
+
+
+def test_an_unsynced_label_append_is_caught(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Teeth: label appends that skip their fsync lose acknowledged label moves."""
+    with monkeypatch.context() as patched:
+        template, ops = record_labels(tmp_path, patched, _unsynced_label_append)
+    states, failures = _label_states(tmp_path, template, ops)
+    print(f"T5 mutation unsynced label append: crash states {states}, failures {failures} (caught)")
     assert failures > 0
