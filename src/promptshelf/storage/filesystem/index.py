@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections import OrderedDict
@@ -104,6 +105,21 @@ class ListingCache:
         self.max_prompts = max_prompts
         self._listings: OrderedDict[str, Listing] = OrderedDict()
         self._lock = threading.Lock()
+
+    def cached(self, prompt_id: str, path: str) -> Listing | None:
+        """The cached listing if the directory at ``path`` is unchanged (one ``lstat``: a
+        directory with the stamp the listing was taken under holds the same names)."""
+        if not self.enabled:
+            return None
+        with self._lock:
+            cached = self._listings.get(prompt_id)
+        if cached is None or not cached.trusted:
+            return None
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        return cached if stat.S_ISDIR(st.st_mode) and stamp_of(st) == cached.stamp else None
 
     def listing(self, prompt_id: str, dir_fd: int | None) -> tuple[Listing, list[str]]:
         """The listing of the prompt directory open as ``dir_fd`` (None: missing), plus temp

@@ -185,26 +185,27 @@ class FileSystemStorage(VersionStorage):
     def _load(self, prompt_id: str, version: str, cached: _Cached | None) -> PromptVersion | None:
         """A fresh object for one version: from ``cached`` if the file is unchanged, else read."""
         path = self._tree.prompt_path(prompt_id)
+        if cached is not None:
+            # One stat by path: a file with the identity (inode, size, times) of the one
+            # read through descriptors before holds the same bytes, so the cached copy is
+            # served; anything else is read again, through descriptors, with O_NOFOLLOW.
+            try:
+                st: os.stat_result | None = os.stat(f"{path}/{cached.name}", follow_symlinks=False)
+            except OSError:
+                st = None
+            if st is not None and _ident(st) == cached.ident:
+                return PromptVersion.model_validate_json(cached.data, context=STORED)
+            self._cache.discard((prompt_id, version))
+            self._cache.count_miss()
         with (
             errors(f"read {prompt_id!r} {version!r}", "FS-LOAD-002", path=path),
             self._tree.opened(prompt_id) as fd,
         ):
             if fd is None:
                 return None
-            return self._load_at(fd, prompt_id, version, cached)
+            return self._load_at(fd, prompt_id, version)
 
-    def _load_at(
-        self, fd: int, prompt_id: str, version: str, cached: _Cached | None
-    ) -> PromptVersion | None:
-        if cached is not None:
-            try:
-                st = io.lstat_at(fd, cached.name)
-            except FileNotFoundError:
-                st = None
-            if st is not None and _ident(st) == cached.ident:
-                return PromptVersion.model_validate_json(cached.data, context=STORED)
-            self._cache.discard((prompt_id, version))
-            self._cache.count_miss()
+    def _load_at(self, fd: int, prompt_id: str, version: str) -> PromptVersion | None:
         observed_at = time.time_ns()
         dir_st = io.fstat(fd)
         dir_stamp = stamp_of(dir_st) if settled(dir_st, observed_at) else None
@@ -256,6 +257,9 @@ class FileSystemStorage(VersionStorage):
 
     def _listing(self, prompt_id: str) -> Listing:
         path = self._tree.prompt_path(prompt_id)
+        cached = self._listings.cached(prompt_id, path)
+        if cached is not None:
+            return cached
         with (
             errors(f"list the versions of {prompt_id!r}", "FS-LOAD-002", path=path),
             self._tree.opened(prompt_id) as fd,
