@@ -41,10 +41,10 @@ from . import semver
 from .errors import ConfigurationError, CorruptStoreError, OptimizerError, StoreNotFoundError
 from .models import labels_after
 from .replicate import PromptView, SyncReport, sync
-from .storage import fsio
 from .storage.base import VersionStorage
 from .storage.codec import encode_version
 from .storage.filesystem import FileSystemStorage
+from .storage.filesystem import io as fsio
 from .storage.opener import open_storage
 
 FORMAT = "promptshelf-backup/1"
