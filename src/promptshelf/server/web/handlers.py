@@ -1,0 +1,205 @@
+"""One function per page: read the library, return a template and its values.
+
+Reads need the ``read`` scope when keys exist (checked before a handler runs);
+changes need ``write``, and moving a label asks the gate (protected labels
+need ``admin``). Changes happen only on POST, after a confirmation page.
+"""
+
+from __future__ import annotations
+
+from ...errors import LabelError, RenderError, ValidationError, VersionNotFoundError
+from ...ids import validate_name, validate_prompt_id
+from . import views
+from .access import Refused, require
+from .pages import PageContext, PageResult
+
+PAGE_SIZE = 50
+
+
+def prompt_list(ctx: PageContext) -> PageResult:
+    search = ctx.query.get("q", "").strip()
+    label = ctx.query.get("label", "").strip()
+    page = _int(ctx.query.get("page", "1"), minimum=1)
+    ids = [p for p in ctx.storage.list_prompts() if search.lower() in p.lower()]
+    if label:
+        validate_name(label, "label")
+        ids = [p for p in ids if label in ctx.storage.list_labels(p)]
+    shown = ids[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    rows = [views.summarize(ctx.storage, p) for p in shown]
+    values = {
+        "rows": rows,
+        "q": search,
+        "label": label,
+        "page": page,
+        "total": len(ids),
+        "more": len(ids) > page * PAGE_SIZE,
+    }
+    return PageResult("list.html", values)
+
+
+def _prompt_id(ctx: PageContext) -> str:
+    return validate_prompt_id(ctx.path["prompt_id"])
+
+
+def prompt_page(ctx: PageContext) -> PageResult:
+    prompt_id = _prompt_id(ctx)
+    versions = ctx.manager.get_version_history(prompt_id)
+    if not versions:
+        raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
+    labels = ctx.storage.list_labels(prompt_id)
+    by_version: dict[str, list[str]] = {}
+    for name, number in sorted(labels.items()):
+        by_version.setdefault(number, []).append(name)
+    history = ctx.storage.label_history(prompt_id)
+    values = {
+        "prompt_id": prompt_id,
+        "versions": list(reversed(versions)),
+        "latest": versions[-1],
+        "best": max(versions, key=lambda v: v.analysis.overall_score).version,
+        "labels": labels,
+        "by_version": by_version,
+        "history": list(reversed(history)),
+        "chart": views.score_chart(versions),
+        "notice": ctx.query.get("notice", ""),
+        "notice_label": ctx.query.get("label", ""),
+    }
+    return PageResult("prompt.html", values)
+
+
+def compare(ctx: PageContext) -> PageResult:
+    prompt_id = _prompt_id(ctx)
+    numbers = ctx.storage.list_version_numbers(prompt_id)
+    if not numbers:
+        raise VersionNotFoundError(prompt_id, "latest", {"reason": "no versions exist"})
+    default_left = numbers[max(0, len(numbers) - 2)]
+    left = ctx.manager.get_version(prompt_id, ctx.query.get("a") or default_left)
+    right = ctx.manager.get_version(prompt_id, ctx.query.get("b") or numbers[-1])
+    values = {
+        "prompt_id": prompt_id,
+        "numbers": numbers,
+        "left": left,
+        "right": right,
+        "diff": views.word_diff(left.prompt.text, right.prompt.text),
+        "delta": right.analysis.overall_score - left.analysis.overall_score,
+    }
+    return PageResult("compare.html", values)
+
+
+def promote(ctx: PageContext) -> PageResult:
+    """GET: the confirmation (label from where to where); POST: move the label."""
+    prompt_id = _prompt_id(ctx)
+    source = ctx.form if ctx.request.method == "POST" else ctx.query
+    label = validate_name(source.get("label", "").strip() or "production", "label")
+    version = ctx.manager.get_version(prompt_id, source.get("version", "") or "latest").version
+    ctx.gate.check_label_move(ctx.principal, prompt_id, label)
+    current = ctx.storage.get_label(prompt_id, label)
+    if ctx.request.method == "GET":
+        return _confirm(ctx, prompt_id, label, current, version, "promote")
+    _still_at(ctx, prompt_id, label, current)
+    principal = require(ctx.principal, "write")
+    ctx.manager.promote(prompt_id, version, label, actor=principal.name, reason=_reason(ctx))
+    return PageResult(redirect=ctx.url("prompts", prompt_id, notice="moved", label=label))
+
+
+def rollback_label(ctx: PageContext) -> PageResult:
+    """GET: the confirmation (back to where the label was before its last move); POST: do it."""
+    prompt_id = _prompt_id(ctx)
+    label = validate_name(ctx.path["label"], "label")
+    ctx.gate.check_label_move(ctx.principal, prompt_id, label)
+    current = ctx.storage.get_label(prompt_id, label)
+    target = views.previous_target(ctx.storage.label_history(prompt_id, label), label)
+    if current is None or target is None:
+        raise LabelError(
+            f"label {label!r} of {prompt_id!r} has no earlier version to roll back to",
+            context={"prompt_id": prompt_id, "label": label},
+        )
+    if ctx.request.method == "GET":
+        return _confirm(ctx, prompt_id, label, current, target, "rollback")
+    _still_at(ctx, prompt_id, label, current)
+    principal = require(ctx.principal, "write")
+    ctx.manager.rollback_label(prompt_id, label, actor=principal.name, reason=_reason(ctx))
+    return PageResult(redirect=ctx.url("prompts", prompt_id, notice="rolled-back", label=label))
+
+
+def _confirm(
+    ctx: PageContext, prompt_id: str, label: str, current: str | None, target: str, action: str
+) -> PageResult:
+    values = {
+        "prompt_id": prompt_id,
+        "label": label,
+        "current": current,
+        "target": target,
+        "action": action,
+        "allowed": ctx.principal is not None and ctx.principal.can("write"),
+    }
+    return PageResult("confirm.html", values)
+
+
+def _still_at(ctx: PageContext, prompt_id: str, label: str, current: str | None) -> None:
+    """Refuse when the label moved after the confirmation page was shown."""
+    expected = ctx.form.get("expected", "") or None
+    if expected != current:
+        raise Refused(
+            f"label {label!r} moved to {current or 'nowhere'} since the confirmation was "
+            f"shown (it was at {expected or 'nowhere'}); look again and confirm anew",
+            status=409,
+            code="LABEL-MOVED",
+        )
+
+
+def _reason(ctx: PageContext) -> str | None:
+    reason = ctx.form.get("reason", "").strip()
+    if len(reason) > 1000:
+        raise ValidationError("the reason is longer than 1000 characters")
+    return reason or None
+
+
+def render(ctx: PageContext) -> PageResult:
+    """A version with its placeholders filled; a strict render's errors show inline."""
+    prompt_id = _prompt_id(ctx)
+    source = ctx.form if ctx.request.method == "POST" else ctx.query
+    selector = source.get("version", "") or "latest"
+    version = ctx.manager.get_version(prompt_id, selector)
+    names = views.placeholder_names(version)
+    given = {n: ctx.form[f"var.{n}"] for n in names if f"var.{n}" in ctx.form}
+    rendered, error = None, None
+    if ctx.request.method == "POST":
+        try:
+            rendered = version.render(given, strict=True)
+        except RenderError as exc:
+            error = exc
+    values = {
+        "prompt_id": prompt_id,
+        "version": version,
+        "names": names,
+        "given": given,
+        "rendered": rendered,
+        "error": error,
+    }
+    return PageResult("render.html", values, status=422 if error else 200)
+
+
+def trash(ctx: PageContext) -> PageResult:
+    entries = list(reversed(ctx.storage.list_trash()))
+    values = {
+        "entries": entries,
+        "restored": ctx.query.get("restored", ""),
+        "restored_version": ctx.query.get("version", ""),
+    }
+    return PageResult("trash.html", values)
+
+
+def restore(ctx: PageContext) -> PageResult:
+    require(ctx.principal, "write")
+    prompt_id = validate_prompt_id(ctx.form.get("prompt_id", ""))
+    restored = ctx.storage.restore_version(prompt_id, ctx.form.get("version", ""))
+    return PageResult(
+        redirect=ctx.url("trash", restored=restored.prompt_id, version=restored.version)
+    )
+
+
+def _int(text: str, *, minimum: int) -> int:
+    try:
+        return max(minimum, int(text))
+    except ValueError:
+        return minimum
