@@ -161,7 +161,9 @@ def render(ctx: PageContext) -> PageResult:
     selector = source.get("version", "") or "latest"
     version = ctx.manager.get_version(prompt_id, selector)
     names = views.placeholder_names(version)
-    given = {n: ctx.form[f"var.{n}"] for n in names if f"var.{n}" in ctx.form}
+    # An empty field is a value not given: a strict render names it rather than
+    # silently filling the placeholder with nothing.
+    given = {n: ctx.form[f"var.{n}"] for n in names if ctx.form.get(f"var.{n}")}
     rendered, error = None, None
     if ctx.request.method == "POST":
         try:
