@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run serve test bench bench-server lint clean
+.PHONY: install run serve test bench bench-server lint clean browser
 
 install: $(STAMP)
 
@@ -33,8 +33,22 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/promptshelf serve
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+# The web page's tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download cannot work here). Installed only when missing, and only as root with apt; otherwise
+# those tests skip (and fail under CI=true).
+CHROMIUM_PACKAGES := chromium fonts-liberation
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends $(CHROMIUM_PACKAGES); \
+		else \
+			echo "chromium is missing and cannot be installed here: the browser tests skip" \
+				"(as root: apt-get install --no-install-recommends $(CHROMIUM_PACKAGES))"; \
+		fi; }
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
