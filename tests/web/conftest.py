@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,45 +16,27 @@ import pytest
 import uvicorn
 
 from promptshelf import FileSystemStorage, VersionManager, VersionStorage
-from promptshelf.server.web import create_web_app
-from promptshelf.server.web.access import Principal, Refused, require
+from promptshelf.server import create_app
+from promptshelf.server.auth import create_key
 
 from helpers import make_analysis, make_prompt, make_result
 
 #: Texts a browser must show as text, never run.
 XSS_TEXT = "Reply kindly. <script>alert('prompt')</script><img src=x onerror=\"alert('img')\">"
 XSS_REASON = "<script>alert('reason')</script><b>bold?</b>"
-ADMIN_KEY = "ps_admin_secret_0001"
-WRITE_KEY = "ps_write_secret_0002"
-READ_KEY = "ps_read_secret_0003"
 
 
 @dataclass
 class Site:
     url: str
     storage: VersionStorage
+    keys: dict[str, str] = field(default_factory=dict)  # scope -> token
 
 
-class KeyGate:
-    """Keys and protected labels as the server's auth has them (admin > write > read)."""
-
-    protected = frozenset({"production"})
-    keys = {
-        ADMIN_KEY: Principal("alice-admin", "admin"),
-        WRITE_KEY: Principal("bob-writer", "write"),
-        READ_KEY: Principal("carol-reader", "read"),
-    }
-
-    def principal(self, secret: str | None) -> Principal | None:
-        return self.keys.get(secret or "")
-
-    def keys_required(self) -> bool:
-        return True
-
-    def check_label_move(self, principal: Principal | None, prompt_id: str, label: str) -> None:
-        require(principal, "write")
-        if label in self.protected and principal is not None and not principal.can("admin"):
-            raise Refused(f"label {label!r} is protected: moving it needs the admin scope")
+def add_keys(storage: VersionStorage) -> dict[str, str]:
+    """One real API key per scope, made as ``promptshelf keys create`` makes them."""
+    names = {"admin": "alice-admin", "write": "bob-writer", "read": "carol-reader"}
+    return {scope: create_key(storage, name, [scope])[1] for scope, name in names.items()}
 
 
 def seed(storage: VersionStorage) -> None:
@@ -111,31 +93,25 @@ def stop(running: Running) -> None:
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[Site]:
-    """A seeded file store served by uvicorn with keys (admin, write, read); the page at /ui."""
+    """The server's app on a seeded file store with keys (admin, write, read); page at /ui."""
     storage = FileSystemStorage(tmp_path / "store")
     seed(storage)
-    running = start(_mounted(create_web_app(storage, KeyGate())))
-    yield Site(running.url + "/ui", storage)
+    keys = add_keys(storage)
+    running = start(create_app(storage, key_cache_seconds=0))
+    yield Site(running.url + "/ui", storage, keys)
     stop(running)
     storage.close()
 
 
 @pytest.fixture
 def open_site(tmp_path: Path) -> Iterator[Site]:
-    """The same store with no keys defined (loopback only: everyone local may act)."""
+    """The same store with no key at all: a loopback browser acts as ``local``."""
     storage = FileSystemStorage(tmp_path / "store")
     seed(storage)
-    running = start(_mounted(create_web_app(storage)))
+    running = start(create_app(storage))
     yield Site(running.url + "/ui", storage)
     stop(running)
     storage.close()
-
-
-def _mounted(web: Any) -> Any:
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    return Starlette(routes=[Mount("/ui", web)])
 
 
 # -- the browser ----------------------------------------------------------------------

@@ -1,34 +1,54 @@
 """The web page of ``promptshelf serve``: prompts, versions, scores, diffs, labels, trash.
 
-``create_web_app(storage, gate)`` returns an ASGI app the server mounts at
-``/ui``; templates and static files ship inside the package (no CDN, no build
-step, works offline).
+:func:`install` mounts it at ``/ui`` of the server's app (``/`` redirects there);
+templates and static files ship inside the package: no CDN, no build step, it
+works offline.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ...manager import VersionManager
-from ...storage.base import VersionStorage
 from . import handlers
-from .access import Gate, OpenGate, Principal, Refused
-from .pages import HERE, Pages, sign_in, sign_out
+from .access import Gate
+from .pages import HERE, Pages
 
-__all__ = ["Gate", "OpenGate", "Principal", "Refused", "create_web_app"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ..app import ServerState
+
+__all__ = ["PREFIX", "create_web_app", "install"]
+
+#: Where the page lives on the server.
+PREFIX = "/ui"
 
 
-def create_web_app(storage: VersionStorage | VersionManager, gate: Gate | None = None) -> Starlette:
-    manager = storage if isinstance(storage, VersionManager) else VersionManager(storage)
-    pages = Pages(manager, gate or OpenGate())
-    get, post = ["GET"], ["POST"]
-    both = ["GET", "POST"]
+def install(app: FastAPI, state: ServerState) -> None:
+    """Mount the page on the server's app (``create_app`` calls this)."""
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+    app.add_route("/", home, methods=["GET"], include_in_schema=False)
+    app.mount(PREFIX, create_web_app(state.manager, Gate(state.auth)), name="ui")
+
+
+def create_web_app(manager: VersionManager, gate: Gate) -> Starlette:
+    public = frozenset({handlers.sign_in})
+    pages = Pages(manager, gate, public=public)
+    get, post, both = ["GET"], ["POST"], ["GET", "POST"]
     routes = [
         Route("/", pages.endpoint(handlers.prompt_list), methods=get),
-        Route("/signin", pages.endpoint(sign_in), methods=both),
-        Route("/signout", pages.endpoint(sign_out), methods=post),
+        Route("/signin", pages.endpoint(handlers.sign_in), methods=both),
+        Route("/signout", pages.endpoint(handlers.sign_out), methods=post),
         Route("/trash", pages.endpoint(handlers.trash), methods=get),
         Route("/trash/restore", pages.endpoint(handlers.restore), methods=post),
         Route("/prompts/{prompt_id}", pages.endpoint(handlers.prompt_page), methods=get),

@@ -1,69 +1,68 @@
-"""Who may do what on the page: the same rules as the API (one place decides them).
+"""Who may do what on the page: the server's own auth rules, not a copy of them.
 
-The page asks its :class:`Gate` for the principal behind a request's key and
-whether that principal may read, write, or move a given label. The server
-passes the gate the API itself uses, so a write key cannot move a protected
-label here any more than through ``/api/v1``.
+The page signs in with an API key (kept in a cookie) and asks the server's
+:class:`~promptshelf.server.auth.Authenticator` who that is, exactly as the API
+does with an ``Authorization`` header; scopes go through the same
+:func:`~promptshelf.server.auth.require` and protected labels through the same
+:func:`~promptshelf.server.auth.check_label_change`. A write key therefore cannot
+move ``production`` here any more than through ``/api/v1``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from ..auth import (
+    LOCAL,
+    SCOPES,
+    Authenticator,
+    Principal,
+    check_label_change,
+    is_loopback,
+    require,
+)
+from ..problems import AUTH_MISSING, ApiError
 
-SCOPES = ("read", "write", "admin")
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is acting: a key's name (the label history's ``actor``) and its scope."""
-
-    name: str
-    scope: str
-
-    def can(self, scope: str) -> bool:
-        return SCOPES.index(self.scope) >= SCOPES.index(scope)
+__all__ = ["Gate", "Principal", "require", "top_scope"]
 
 
-class Refused(Exception):
-    """An action the principal may not take; ``status`` is 401 (sign in) or 403."""
+class Gate:
+    """The page's questions to the server's :class:`Authenticator`."""
 
-    def __init__(self, message: str, status: int = 403, code: str = "AUTH-FORBIDDEN") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
+    def __init__(self, auth: Authenticator) -> None:
+        self.auth = auth
 
+    def principal(self, token: str | None, client_host: str | None) -> Principal | None:
+        """Who is signed in (None: nobody, or a key that is unknown or revoked).
 
-class Gate(Protocol):
-    def principal(self, secret: str | None) -> Principal | None:
-        """The principal for ``secret`` (None: not signed in); None when nobody may act."""
-
-    def keys_required(self) -> bool:
-        """True once any API key exists: then reading needs a key too."""
-
-    def check_label_move(self, principal: Principal | None, prompt_id: str, label: str) -> None:
-        """Raise ``Refused`` unless ``principal`` may move ``label`` of ``prompt_id``."""
-
-
-def require(principal: Principal | None, scope: str) -> Principal:
-    if principal is None:
-        raise Refused(f"sign in with an API key to {scope}", status=401, code="AUTH-REQUIRED")
-    if not principal.can(scope):
-        raise Refused(
-            f"the key {principal.name!r} has scope {principal.scope!r}; this needs {scope!r}"
-        )
-    return principal
-
-
-class OpenGate:
-    """No keys at all (a loopback-only server): everyone local acts as ``local``, an admin."""
-
-    def principal(self, secret: str | None) -> Principal | None:
-        return Principal("local", "admin")
+        With no key in the store a loopback browser is the ``local`` principal, as
+        for the API; otherwise reading needs a signed-in key too.
+        """
+        if token:
+            try:
+                return self.auth.principal_for_token(token)
+            except ApiError:
+                return None
+        if not self.auth.keys_exist() and is_loopback(client_host):
+            return LOCAL
+        return None
 
     def keys_required(self) -> bool:
-        return False
+        return self.auth.keys_exist()
 
-    def check_label_move(self, principal: Principal | None, prompt_id: str, label: str) -> None:
-        require(principal, "write")
+    def require(self, principal: Principal | None, scope: str) -> Principal:
+        if principal is None:
+            raise ApiError(401, AUTH_MISSING, f"sign in with an API key that has {scope!r}")
+        require(principal, scope)
+        return principal
+
+    def check_label_move(self, principal: Principal | None, label: str) -> Principal:
+        """``write`` for a label, ``admin`` for a protected one (``ApiError`` 401/403)."""
+        if principal is None:
+            raise ApiError(401, AUTH_MISSING, "sign in with an API key to move a label")
+        check_label_change(principal, label, self.auth.protected_labels())
+        return principal
+
+
+def top_scope(principal: Principal) -> str:
+    """The widest scope a principal has (scopes nest: admin > write > read)."""
+    held = [s for s in SCOPES if principal.has(s)]
+    return held[-1] if held else "none"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from ...errors import LabelError, RenderError, ValidationError, VersionNotFoundError
 from ...ids import validate_name, validate_prompt_id
+from ..problems import LABEL_MOVED, ApiError
 from . import views
-from .access import Refused, require
 from .pages import PageContext, PageResult
 
 PAGE_SIZE = 50
@@ -88,16 +88,14 @@ def compare(ctx: PageContext) -> PageResult:
 def promote(ctx: PageContext) -> PageResult:
     """GET: the confirmation (label from where to where); POST: move the label."""
     prompt_id = _prompt_id(ctx)
-    source = ctx.form if ctx.request.method == "POST" else ctx.query
-    label = validate_name(source.get("label", "").strip() or "production", "label")
-    version = ctx.manager.get_version(prompt_id, source.get("version", "") or "latest").version
-    ctx.gate.check_label_move(ctx.principal, prompt_id, label)
+    label = validate_name(ctx.params.get("label", "").strip() or "production", "label")
+    version = ctx.manager.get_version(prompt_id, ctx.params.get("version", "") or "latest").version
+    principal = ctx.gate.check_label_move(ctx.principal, label)
     current = ctx.storage.get_label(prompt_id, label)
-    if ctx.request.method == "GET":
+    if ctx.method == "GET":
         return _confirm(ctx, prompt_id, label, current, version, "promote")
-    _still_at(ctx, prompt_id, label, current)
-    principal = require(ctx.principal, "write")
-    ctx.manager.promote(prompt_id, version, label, actor=principal.name, reason=_reason(ctx))
+    _still_at(ctx, label, current)
+    ctx.manager.promote(prompt_id, version, label, actor=principal.actor, reason=_reason(ctx))
     return PageResult(redirect=ctx.url("prompts", prompt_id, notice="moved", label=label))
 
 
@@ -105,7 +103,7 @@ def rollback_label(ctx: PageContext) -> PageResult:
     """GET: the confirmation (back to where the label was before its last move); POST: do it."""
     prompt_id = _prompt_id(ctx)
     label = validate_name(ctx.path["label"], "label")
-    ctx.gate.check_label_move(ctx.principal, prompt_id, label)
+    principal = ctx.gate.check_label_move(ctx.principal, label)
     current = ctx.storage.get_label(prompt_id, label)
     target = views.previous_target(ctx.storage.label_history(prompt_id, label), label)
     if current is None or target is None:
@@ -113,11 +111,10 @@ def rollback_label(ctx: PageContext) -> PageResult:
             f"label {label!r} of {prompt_id!r} has no earlier version to roll back to",
             context={"prompt_id": prompt_id, "label": label},
         )
-    if ctx.request.method == "GET":
+    if ctx.method == "GET":
         return _confirm(ctx, prompt_id, label, current, target, "rollback")
-    _still_at(ctx, prompt_id, label, current)
-    principal = require(ctx.principal, "write")
-    ctx.manager.rollback_label(prompt_id, label, actor=principal.name, reason=_reason(ctx))
+    _still_at(ctx, label, current)
+    ctx.manager.rollback_label(prompt_id, label, actor=principal.actor, reason=_reason(ctx))
     return PageResult(redirect=ctx.url("prompts", prompt_id, notice="rolled-back", label=label))
 
 
@@ -130,20 +127,19 @@ def _confirm(
         "current": current,
         "target": target,
         "action": action,
-        "allowed": ctx.principal is not None and ctx.principal.can("write"),
     }
     return PageResult("confirm.html", values)
 
 
-def _still_at(ctx: PageContext, prompt_id: str, label: str, current: str | None) -> None:
-    """Refuse when the label moved after the confirmation page was shown."""
+def _still_at(ctx: PageContext, label: str, current: str | None) -> None:
+    """Refuse when the label moved after the confirmation page was shown (the page's If-Match)."""
     expected = ctx.form.get("expected", "") or None
     if expected != current:
-        raise Refused(
+        raise ApiError(
+            412,
+            LABEL_MOVED,
             f"label {label!r} moved to {current or 'nowhere'} since the confirmation was "
             f"shown (it was at {expected or 'nowhere'}); look again and confirm anew",
-            status=409,
-            code="LABEL-MOVED",
         )
 
 
@@ -157,15 +153,14 @@ def _reason(ctx: PageContext) -> str | None:
 def render(ctx: PageContext) -> PageResult:
     """A version with its placeholders filled; a strict render's errors show inline."""
     prompt_id = _prompt_id(ctx)
-    source = ctx.form if ctx.request.method == "POST" else ctx.query
-    selector = source.get("version", "") or "latest"
+    selector = ctx.params.get("version", "") or "latest"
     version = ctx.manager.get_version(prompt_id, selector)
     names = views.placeholder_names(version)
     # An empty field is a value not given: a strict render names it rather than
     # silently filling the placeholder with nothing.
     given = {n: ctx.form[f"var.{n}"] for n in names if ctx.form.get(f"var.{n}")}
     rendered, error = None, None
-    if ctx.request.method == "POST":
+    if ctx.method == "POST":
         try:
             rendered = version.render(given, strict=True)
         except RenderError as exc:
@@ -192,7 +187,7 @@ def trash(ctx: PageContext) -> PageResult:
 
 
 def restore(ctx: PageContext) -> PageResult:
-    require(ctx.principal, "write")
+    ctx.gate.require(ctx.principal, "write")
     prompt_id = validate_prompt_id(ctx.form.get("prompt_id", ""))
     restored = ctx.storage.restore_version(prompt_id, ctx.form.get("version", ""))
     return PageResult(
@@ -205,3 +200,22 @@ def _int(text: str, *, minimum: int) -> int:
         return max(minimum, int(text))
     except ValueError:
         return minimum
+
+
+def sign_in(ctx: PageContext) -> PageResult:
+    """The one page shown without a key: paste a key, get a cookie."""
+    if not ctx.gate.keys_required():
+        message = "This server has no API keys: on its own machine you act as 'local'."
+        return PageResult("signin.html", {"error": None, "info": message})
+    if ctx.method == "GET":
+        return PageResult("signin.html", {"error": None, "info": None})
+    secret = ctx.form.get("api_key", "").strip()
+    client = ctx.request.client.host if ctx.request.client else None
+    if not secret or ctx.gate.principal(secret, client) is None:
+        values = {"error": "That key is unknown or revoked.", "info": None}
+        return PageResult("signin.html", values, status=401)
+    return PageResult(redirect=ctx.url(""), sign_in=secret)
+
+
+def sign_out(ctx: PageContext) -> PageResult:
+    return PageResult(redirect=ctx.url("signin"), sign_out=True)

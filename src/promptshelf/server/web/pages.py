@@ -1,16 +1,19 @@
-"""The web page: server-rendered HTML over the library, in the server's process.
+"""The web page's machinery: templates, the request context, errors, CSRF and sign-in.
 
-Pages call :class:`VersionStorage` and :class:`VersionManager` directly (not
-the REST API). Every string from the store reaches HTML through Jinja2 with
-autoescaping on, so a prompt or a label reason containing ``<script>`` shows
-as text. Every form that changes something carries the CSRF token
-(:mod:`.security`) and needs a signed-in key whose scope the server's
-:class:`~.access.Gate` accepts: the same checks the API makes.
+Pages call :class:`VersionStorage` and :class:`VersionManager` directly, in the
+server's process (not through the REST API). Every string from the store
+reaches HTML through Jinja2 with autoescaping on, so a prompt or a label reason
+containing ``<script>`` shows as text; the Content-Security-Policy runs only the
+server's own script file besides. Every POST carries the CSRF token
+(:mod:`.security`); changes need a signed-in key whose scope the server's own
+auth accepts (:mod:`.access`).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -20,33 +23,34 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from ...errors import LabelError, OptimizerError, ValidationError
+from ...errors import OptimizerError
 from ...manager import VersionManager
+from ..auth import csrf_secret
+from ..problems import CSRF_FAILED, REQUEST_MALFORMED, REQUEST_TOO_LARGE, ApiError, status_of
 from . import security
-from .access import Gate, Principal, Refused
+from .access import Gate, Principal, top_scope
 
 HERE = Path(__file__).parent
 #: Largest form body accepted (a render's variables are the biggest form).
 MAX_FORM_BYTES = 256 * 1024
 
-Handler = Callable[["PageContext"], "PageResult"]
+#: Only this server's own script and stylesheet run; no inline script ever does.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
+@dataclass
 class PageResult:
-    """A template and its values, or a redirect after a successful change."""
+    """A template and its values, or a redirect after a change."""
 
-    def __init__(
-        self,
-        template: str | None = None,
-        values: dict[str, Any] | None = None,
-        *,
-        status: int = 200,
-        redirect: str | None = None,
-    ) -> None:
-        self.template = template
-        self.values = values or {}
-        self.status = status
-        self.redirect = redirect
+    template: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    status: int = 200
+    redirect: str | None = None
+    sign_in: str | None = None  # an API key to remember (a successful sign-in)
+    sign_out: bool = False
 
 
 class PageContext:
@@ -64,16 +68,25 @@ class PageContext:
         self.storage = manager.storage
         self.gate = gate
         self.request = request
+        self.method = request.method
         self.path = request.path_params
         self.query = request.query_params
         self.form = form
         self.principal = principal
         self.base = str(request.scope.get("root_path", ""))
 
+    @property
+    def params(self) -> Mapping[str, str]:
+        """The form of a POST, the query string of a GET."""
+        return self.form if self.method == "POST" else self.query
+
     def url(self, *parts: str, **query: str) -> str:
         path = "/".join(quote(p, safe="") for p in parts)
         tail = "&".join(f"{quote(k)}={quote(v, safe='')}" for k, v in query.items() if v)
         return f"{self.base}/{path}" + (f"?{tail}" if tail else "")
+
+
+Handler = Callable[[PageContext], PageResult]
 
 
 def environment() -> Environment:
@@ -94,25 +107,29 @@ def environment() -> Environment:
 class Pages:
     """Binds page handlers to the library, the gate and the templates."""
 
-    def __init__(self, manager: VersionManager, gate: Gate) -> None:
+    def __init__(self, manager: VersionManager, gate: Gate, *, public: frozenset[Handler]) -> None:
         self.manager = manager
         self.gate = gate
+        self.public = public  # handlers shown without a key (the sign-in page)
         self.env = environment()
+        self._secret: bytes | None = None
+        self._lock = threading.Lock()
+
+    def secret(self) -> bytes:
+        """The store's CSRF secret, read (or created) once."""
+        with self._lock:
+            if self._secret is None:
+                self._secret = csrf_secret(self.manager.storage)
+            return self._secret
 
     def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def serve(request: Request) -> Response:
             form: dict[str, str] = {}
             if request.method == "POST":
-                form, problem = await _read_form(request)
-                if problem is not None:
-                    return self._error(request, None, problem, status=problem.status)
-                if not security.csrf_ok(request, form.get(security.CSRF_FIELD)):
-                    refused = Refused(
-                        "the form is missing its CSRF token or it does not match; reload "
-                        "the page and try again",
-                        code="WEB-CSRF",
-                    )
-                    return self._error(request, None, refused, status=403)
+                try:
+                    form = await _read_form(request)
+                except ApiError as exc:
+                    return await run_in_threadpool(self._error, request, None, exc)
             return await run_in_threadpool(self._run, handler, request, form)
 
         return serve
@@ -120,24 +137,41 @@ class Pages:
     def _run(self, handler: Handler, request: Request, form: dict[str, str]) -> Response:
         principal: Principal | None = None
         try:
-            principal = self.gate.principal(security.signed_in_key(request))
-            if principal is None and self.gate.keys_required() and handler is not sign_in:
-                target = f"{request.scope.get('root_path', '')}/signin"
-                return RedirectResponse(target, status_code=303)
+            client = request.client.host if request.client else None
+            principal = self.gate.principal(security.signed_in_key(request), client)
+            if request.method == "POST" and not security.form_ok(
+                self.secret(), request, form.get(security.CSRF_FIELD)
+            ):
+                raise ApiError(
+                    403,
+                    CSRF_FAILED,
+                    "the form's CSRF token is missing or is not this browser's; "
+                    "reload the page and try again",
+                )
+            if principal is None and handler not in self.public:
+                return RedirectResponse(self._base(request) + "/signin", status_code=303)
             result = handler(PageContext(self.manager, self.gate, request, form, principal))
-        except Refused as exc:
-            return self._error(request, principal, exc, status=exc.status)
+        except ApiError as exc:
+            return self._error(request, principal, exc)
         except OptimizerError as exc:
-            return self._error(request, principal, exc, status=_status(exc))
-        if result.redirect is not None:
-            response: Response = RedirectResponse(result.redirect, status_code=303)
-            if "set_key" in result.values:
-                security.remember_key(request, response, result.values["set_key"])
-            if result.values.get("forget_key"):
-                security.forget_key(request, response)
-            return response
-        assert result.template is not None
-        return self._html(request, principal, result.template, result.values, result.status)
+            return self._error(request, principal, exc)
+        return self._respond(request, principal, result)
+
+    def _respond(
+        self, request: Request, principal: Principal | None, result: PageResult
+    ) -> Response:
+        if result.redirect is None:
+            assert result.template is not None
+            return self._html(request, principal, result.template, result.values, result.status)
+        response: Response = RedirectResponse(result.redirect, status_code=303)
+        if result.sign_in is not None or result.sign_out:
+            security.new_session(request)  # a new session (and CSRF token) per sign-in
+            security.remember_session(request, response)
+        if result.sign_in is not None:
+            security.remember_key(request, response, result.sign_in)
+        if result.sign_out:
+            security.forget_key(request, response)
+        return response
 
     def _html(
         self,
@@ -148,84 +182,43 @@ class Pages:
         status: int,
     ) -> Response:
         page = self.env.get_template(template).render(
-            base=str(request.scope.get("root_path", "")),
+            base=self._base(request),
             csrf_field=security.CSRF_FIELD,
-            csrf_token=security.csrf_token(request),
+            csrf_token=security.form_token(self.secret(), request),
             principal=principal,
+            scope=top_scope(principal) if principal else None,
             keys_required=self.gate.keys_required(),
             **values,
         )
         response = HTMLResponse(page, status_code=status)
-        security.remember_csrf(request, response)
+        security.remember_session(request, response)
         response.headers["Content-Security-Policy"] = CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Cache-Control"] = "no-store"
         return response
 
     def _error(
-        self, request: Request, principal: Principal | None, exc: Exception, *, status: int
+        self, request: Request, principal: Principal | None, exc: ApiError | OptimizerError
     ) -> Response:
-        code = getattr(exc, "error_code", None) or getattr(exc, "code", "PS-000")
-        message = getattr(exc, "message", str(exc))
-        values = {"code": code, "message": message, "status": status}
+        status = exc.status if isinstance(exc, ApiError) else status_of(exc)
+        request.scope["promptshelf.error_code"] = exc.error_code  # for the access log
+        values = {"code": exc.error_code, "message": exc.message, "status": status}
         return self._html(request, principal, "error.html", values, status)
 
-
-#: Only this server's own scripts and styles run; inline scripts never do.
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+    @staticmethod
+    def _base(request: Request) -> str:
+        return str(request.scope.get("root_path", ""))
 
 
-class FormProblem(Refused):
-    pass
-
-
-async def _read_form(request: Request) -> tuple[dict[str, str], FormProblem | None]:
+async def _read_form(request: Request) -> dict[str, str]:
     """A URL-encoded form body (the only kind the pages send), size-limited."""
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM_BYTES:
-            return {}, FormProblem(
-                f"the form is over {MAX_FORM_BYTES} bytes", status=413, code="PS-SIZE-001"
-            )
+            raise ApiError(413, REQUEST_TOO_LARGE, f"the form is over {MAX_FORM_BYTES} bytes")
     try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False)
+        return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
     except (UnicodeDecodeError, ValueError):
-        return {}, FormProblem("the form is not UTF-8 URL-encoded", status=400, code="WEB-FORM")
-    return dict(pairs), None
-
-
-def _status(exc: OptimizerError) -> int:
-    if isinstance(exc, LookupError):
-        return 404
-    if isinstance(exc, FileExistsError | LabelError):
-        return 409
-    if isinstance(exc, ValidationError | ValueError):
-        return 400
-    return 500
-
-
-def sign_in(ctx: PageContext) -> PageResult:
-    """Shown and accepted without a key (the one page that must be)."""
-    if ctx.request.method == "GET":
-        return PageResult("signin.html", {"error": None})
-    secret = ctx.form.get("api_key", "").strip()
-    principal = ctx.gate.principal(secret) if secret else None
-    if principal is None or not ctx.gate.keys_required():
-        message = "no API keys exist on this server" if not ctx.gate.keys_required() else None
-        return PageResult(
-            "signin.html", {"error": message or "that key is unknown or revoked"}, status=401
-        )
-    back = ctx.form.get("next", "")
-    target = back if back.startswith("/") and not back.startswith("//") else ctx.url("")
-    return PageResult(redirect=target, values={"set_key": secret})
-
-
-def sign_out(ctx: PageContext) -> PageResult:
-    return PageResult(redirect=ctx.url("signin"), values={"forget_key": True})
+        raise ApiError(400, REQUEST_MALFORMED, "the form is not UTF-8 URL-encoded") from None
