@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ...models import LabelEvent, PromptVersion, placeholders
+from ...models import LabelEvent, PromptVersion, labels_after, placeholders
 from ...storage.base import VersionStorage
 
 #: Words, runs of whitespace, and single punctuation marks: the units a change is shown in.
@@ -74,7 +74,7 @@ def summarize(storage: VersionStorage, prompt_id: str) -> PromptSummary:
         prompt_id=prompt_id,
         latest=latest.version if latest is not None else None,
         versions=len(numbers),
-        labels=storage.list_labels(prompt_id),
+        labels=labels_after(events),
         last_change=max(moments, key=_naive) if moments else None,
     )
 
@@ -90,6 +90,7 @@ class ChartPoint:
     y: float
     version: str
     score: float
+    tick: bool  # whether the version is written under the axis (not all fit)
 
 
 @dataclass(frozen=True)
@@ -103,19 +104,25 @@ class Chart:
         return " ".join(f"{p.x:.1f},{p.y:.1f}" for p in self.points)
 
 
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 480, 120, 12
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD, CHART_AXIS = 480, 136, 12, 16
+#: Versions written under the axis at most; past that the first, the last and a few between.
+CHART_TICKS = 8
 
 
 def score_chart(versions: list[PromptVersion]) -> Chart:
     """``overall_score`` (0-100) of each version, oldest left, as SVG coordinates."""
-    inner_w, inner_h = CHART_WIDTH - 2 * CHART_PAD, CHART_HEIGHT - 2 * CHART_PAD
-    step = inner_w / (len(versions) - 1) if len(versions) > 1 else 0.0
+    inner_w = CHART_WIDTH - 4 * CHART_PAD
+    inner_h = CHART_HEIGHT - 2 * CHART_PAD - CHART_AXIS
+    count = len(versions)
+    step = inner_w / (count - 1) if count > 1 else 0.0
+    every = max(1, -(-(count - 1) // (CHART_TICKS - 1))) if count > 1 else 1
     points = [
         ChartPoint(
-            x=CHART_PAD + (i * step if len(versions) > 1 else inner_w / 2),
+            x=2 * CHART_PAD + (i * step if count > 1 else inner_w / 2),
             y=CHART_PAD + inner_h * (1 - v.analysis.overall_score / 100.0),
             version=v.version,
             score=v.analysis.overall_score,
+            tick=i % every == 0 or (i == count - 1 and (count - 1) % every > every / 2),
         )
         for i, v in enumerate(versions)
     ]
