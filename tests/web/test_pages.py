@@ -11,9 +11,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from promptshelf import VersionManager
 from promptshelf.server.auth import revoke_key
 
 from .conftest import XSS_REASON, XSS_TEXT, Site
+from helpers import make_analysis, make_prompt
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -308,3 +310,22 @@ def test_without_keys_a_local_user_acts_without_signing_in(open_site: Site) -> N
         assert moved.status_code == 303
     event = open_site.storage.label_history("summarize_ticket", "production")[-1]
     assert event.actor == "local" and event.to_version == "1.2.0"
+
+
+def test_the_server_root_leads_to_the_page(site: Site) -> None:
+    root = site.url.removesuffix("/ui")
+    with httpx.Client(timeout=60) as plain:
+        answer = plain.get(root + "/")
+        assert answer.status_code == 307 and answer.headers["location"] == "/ui/"
+        assert plain.get(root + "/ui/static/app.js").status_code == 200
+        assert plain.get(root + "/healthz").status_code == 200  # the API's routes stay its own
+
+
+def test_the_list_pages_through_many_prompts(admin: httpx.Client, site: Site) -> None:
+    manager = VersionManager(site.storage)
+    for n in range(60):
+        manager.create_version(make_prompt(f"bulk_{n:03d}"), make_analysis(f"bulk_{n:03d}"))
+    first = admin.get("/", params={"q": "bulk_"}).text
+    assert "60 prompts match" in first and "bulk_049" in first and "bulk_050" not in first
+    second = admin.get("/", params={"q": "bulk_", "page": "2"}).text
+    assert "bulk_050" in second and "bulk_059" in second and "bulk_049" not in second
