@@ -329,3 +329,16 @@ def test_the_list_pages_through_many_prompts(admin: httpx.Client, site: Site) ->
     assert "60 prompts match" in first and "bulk_049" in first and "bulk_050" not in first
     second = admin.get("/", params={"q": "bulk_", "page": "2"}).text
     assert "bulk_050" in second and "bulk_059" in second and "bulk_049" not in second
+
+
+def test_ids_with_spaces_ampersands_and_accents_link_correctly(
+    admin: httpx.Client, site: Site
+) -> None:
+    odd = "café & co's prompt"
+    VersionManager(site.storage).create_version(make_prompt(odd), make_analysis(odd))
+    listing = admin.get("/", params={"q": "café"}).text
+    href = "/ui/prompts/caf%C3%A9%20%26%20co%27s%20prompt"
+    assert f'href="{href}"' in listing
+    assert "café &amp; co&#39;s prompt" in listing
+    page = admin.get(href.removeprefix("/ui"))
+    assert page.status_code == 200 and "café &amp; co&#39;s prompt" in page.text
