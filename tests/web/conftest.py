@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import uvicorn
 
-from promptshelf import FileSystemStorage, VersionManager, VersionStorage
+from promptshelf import FileSystemStorage, Prompt, VersionManager, VersionStorage
+from promptshelf.models import ChatMessage
 from promptshelf.server import create_app
 from promptshelf.server.auth import create_key
 
@@ -24,6 +25,31 @@ from helpers import make_analysis, make_prompt, make_result
 #: Texts a browser must show as text, never run.
 XSS_TEXT = "Reply kindly. <script>alert('prompt')</script><img src=x onerror=\"alert('img')\">"
 XSS_REASON = "<script>alert('reason')</script><b>bold?</b>"
+
+
+#: Two versions of a chat prompt: a system message edited, an assistant message added.
+CHAT_VERSIONS = [
+    (
+        [
+            ("system", "You are a support agent for {{product}}."),
+            ("user", "Question: {{question}}"),
+        ],
+        {"model": "gpt-4o", "temperature": 0.2},
+        "first chat version",
+    ),
+    (
+        [
+            (
+                "system",
+                "You are a patient support agent for {{product}}. <script>x()</script>",
+            ),
+            ("user", "Question: {{question}}"),
+            ("assistant", "Understood."),
+        ],
+        {"model": "gpt-4o", "temperature": 0.7},
+        "<b>warmer</b> tone",
+    ),
+]
 
 
 @dataclass
@@ -57,6 +83,17 @@ def seed(storage: VersionStorage) -> None:
     manager.create_version(make_prompt("xss_prompt", XSS_TEXT), make_analysis("xss_prompt", 50))
     manager.create_version(make_prompt("xss_prompt", XSS_TEXT + " v2"), make_analysis("xss_prompt"))
     storage.set_label("xss_prompt", "staging", "1.0.0", actor="<i>mallory</i>", reason=XSS_REASON)
+    for messages, config, why in CHAT_VERSIONS:
+        chat = Prompt(
+            id="support_chat",
+            workflow_id="wf_chat",
+            node_id="llm_1",
+            node_type="llm",
+            messages=[ChatMessage(role=role, text=text) for role, text in messages],
+        )
+        manager.create_version(
+            chat, make_analysis("support_chat"), config=config, commit_message=why
+        )
     manager.create_version(make_prompt("old_prompt", "Gone soon."), make_analysis("old_prompt"))
     manager.create_version(make_prompt("old_prompt", "Gone now."), make_analysis("old_prompt"))
     storage.delete_version("old_prompt", "1.0.1")

@@ -43,7 +43,7 @@ def test_walk_list_prompt_compare_promote_history(page: Any, site: Site) -> None
     compare.get_by_role("button", name="Compare").click()
     expect(page).to_have_url(re.compile(r"/compare\?a=1\.0\.0&b=1\.2\.0$"))
     expect(page.get_by_test_id("left").locator("del")).to_contain_text(["three"])
-    expect(page.get_by_test_id("right").locator("ins").first).to_have_text(" support")
+    expect(page.get_by_test_id("right").locator("ins").first).to_have_text("support ")
     shot(page, "3-compare")
 
     page.get_by_role("link", name="summarize_ticket").click()
@@ -134,3 +134,17 @@ def test_render_errors_inline_then_trash_restore(page: Any, site: Site) -> None:
     expect(page.get_by_test_id("notice")).to_contain_text("Restored old_prompt 1.0.1")
     shot(page, "trash-restored")
     assert site.storage.get_version("old_prompt", "1.0.1") is not None
+
+
+def test_chat_prompt_compared_message_by_message(page: Any, site: Site) -> None:
+    sign_in(page, site, site.keys["read"])
+    page.goto(site.url + "/prompts/support_chat")
+    page.get_by_test_id("compare-form").get_by_role("button", name="Compare").click()
+    rows = page.get_by_test_id("messages").locator("tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator("ins").first).to_have_text("patient ")
+    expect(rows.nth(0)).to_contain_text("<script>x()</script>")
+    expect(rows.nth(2)).to_contain_text("added")
+    expect(page.get_by_test_id("config")).to_contain_text("temperature")
+    shot(page, "chat-compare")
+    assert page.dialogs == []

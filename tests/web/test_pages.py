@@ -133,7 +133,7 @@ def test_missing_prompt_and_hostile_ids(admin: httpx.Client) -> None:
 def test_compare_marks_removed_and_added_words(admin: httpx.Client) -> None:
     page = admin.get("/prompts/summarize_ticket/compare", params={"a": "1.0.0", "b": "1.2.0"})
     assert page.status_code == 200
-    assert "Summarize the<ins> support</ins> ticket" in page.text
+    assert "Summarize the <ins>support </ins>ticket" in page.text
     assert "<del>three</del>" in page.text and "<ins>two short</ins>" in page.text
     assert "+41" in page.text  # the overall score delta
 
@@ -342,3 +342,42 @@ def test_ids_with_spaces_ampersands_and_accents_link_correctly(
     assert "café &amp; co&#39;s prompt" in listing
     page = admin.get(href.removeprefix("/ui"))
     assert page.status_code == 200 and "café &amp; co&#39;s prompt" in page.text
+
+
+def test_chat_prompts_message_by_message(admin: httpx.Client) -> None:
+    page = admin.get("/prompts/support_chat").text
+    assert "chat, 3 messages" in page and "chat, 2 messages" in page
+    assert '<span class="role">assistant</span><pre class="text">Understood.</pre>' in page
+    assert "&lt;b&gt;warmer&lt;/b&gt; tone" in page  # the commit message, escaped
+    compared = admin.get("/prompts/support_chat/compare", params={"a": "1.0.0", "b": "1.0.1"})
+    html = compared.text
+    assert compared.status_code == 200 and 'data-testid="messages"' in html
+    ops = re.findall(r'<span class="badge op">(\w+)</span>', html)
+    assert ops == ["changed", "equal", "added"]
+    assert "You are a <ins>patient </ins>support agent" in html
+    assert "<ins>Understood.</ins>" in html
+    assert "<code>temperature</code></td><td>0.2</td><td>0.7</td>" in html
+    assert "<script>x()" not in html and "&lt;script&gt;x()" in html
+
+
+def test_chat_render_gives_messages(admin: httpx.Client) -> None:
+    page = admin.get("/prompts/support_chat/render", params={"version": "1.0.1"})
+    token = token_of(page.text)
+    missing = admin.post(
+        "/prompts/support_chat/render",
+        data={"version": "1.0.1", "csrf_token": token, "var.product": "Acme"},
+    )
+    assert missing.status_code == 422 and "no value for question" in missing.text
+    done = admin.post(
+        "/prompts/support_chat/render",
+        data={
+            "version": "1.0.1",
+            "csrf_token": token,
+            "var.product": "Acme",
+            "var.question": "Where is my order?",
+        },
+    )
+    assert done.status_code == 200 and "Result: 3 messages" in done.text
+    assert '<span class="role">user</span><pre class="text">Question: Where is my order?</pre>' in (
+        done.text
+    )

@@ -80,6 +80,8 @@ def compare(ctx: PageContext) -> PageResult:
         "left": left,
         "right": right,
         "diff": views.word_diff(left.prompt.text, right.prompt.text),
+        "rows": views.message_rows(left, right),
+        "config": views.config_changes(left, right),
         "delta": right.analysis.overall_score - left.analysis.overall_score,
     }
     return PageResult("compare.html", values)
@@ -159,10 +161,13 @@ def render(ctx: PageContext) -> PageResult:
     # An empty field is a value not given: a strict render names it rather than
     # silently filling the placeholder with nothing.
     given = {n: ctx.form[f"var.{n}"] for n in names if ctx.form.get(f"var.{n}")}
-    rendered, error = None, None
+    rendered, messages, error = None, None, None
     if ctx.method == "POST":
         try:
-            rendered = version.render(given, strict=True)
+            if version.prompt.messages is None:
+                rendered = version.render(given, strict=True)
+            else:
+                messages = version.render_messages(given, strict=True)
         except RenderError as exc:
             error = exc
     values = {
@@ -171,6 +176,7 @@ def render(ctx: PageContext) -> PageResult:
         "names": names,
         "given": given,
         "rendered": rendered,
+        "messages": messages,
         "error": error,
     }
     return PageResult("render.html", values, status=422 if error else 200)

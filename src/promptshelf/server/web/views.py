@@ -5,16 +5,12 @@ Nothing here knows HTTP or HTML; the templates escape every string they are give
 
 from __future__ import annotations
 
-import difflib
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ...diff import ConfigChange, TextDiff, diff_config, diff_messages, diff_text
 from ...models import LabelEvent, PromptVersion, labels_after, placeholders
 from ...storage.base import VersionStorage
-
-#: Words, runs of whitespace, and single punctuation marks: the units a change is shown in.
-_TOKEN = re.compile(r"\s+|\w+|[^\w\s]")
 
 
 @dataclass(frozen=True)
@@ -27,30 +23,90 @@ class Segment:
 
 @dataclass
 class SideBySide:
+    """Two columns: the old text with removed words marked, the new one with added words."""
+
     left: list[Segment] = field(default_factory=list)
     right: list[Segment] = field(default_factory=list)
-    words_removed: int = 0
-    words_added: int = 0
+
+    def add(self, left: tuple[str, str] | None, right: tuple[str, str] | None) -> None:
+        for column, part in ((self.left, left), (self.right, right)):
+            if part is None or not part[1]:
+                continue
+            if column and column[-1].kind == part[0]:
+                column[-1] = Segment(part[0], column[-1].text + part[1])
+            else:
+                column.append(Segment(*part))
+
+    @property
+    def words_removed(self) -> int:
+        return sum(len(s.text.split()) for s in self.left if s.kind == "delete")
+
+    @property
+    def words_added(self) -> int:
+        return sum(len(s.text.split()) for s in self.right if s.kind == "insert")
+
+
+def side_by_side(diff: TextDiff) -> SideBySide:
+    """Lay out :func:`promptshelf.diff.diff_text`'s lines and words as two columns."""
+    out = SideBySide()
+    old, new = diff.old_lines, diff.new_lines
+    for k, (tag, i1, i2, j1, j2) in enumerate(diff.codes):
+        before, after = _lines(old[i1:i2]), _lines(new[j1:j2])
+        words = diff.words.get(k)
+        if tag == "equal":
+            out.add(("equal", before), ("equal", after))
+        elif words is None:
+            out.add(("delete", before), ("insert", after))
+        else:
+            for word in words:
+                if word.op == "equal":
+                    out.add(("equal", word.old), ("equal", word.new))
+                else:
+                    out.add(("delete", word.old), ("insert", word.new))
+            out.add(("equal", "\n"), ("equal", "\n"))
+    for column in (out.left, out.right):  # the last line's newline is not a blank line
+        if column and column[-1].text.endswith("\n"):
+            column[-1] = Segment(column[-1].kind, column[-1].text[:-1])
+        if column and not column[-1].text:
+            column.pop()
+    return out
+
+
+def _lines(lines: list[str]) -> str:
+    return "".join(line + "\n" for line in lines)
 
 
 def word_diff(old: str, new: str) -> SideBySide:
-    """Two columns of segments: ``old`` with removed words marked, ``new`` with added ones."""
-    a, b = _TOKEN.findall(old), _TOKEN.findall(new)
-    result = SideBySide()
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
-        if op == "equal":
-            text = "".join(a[i1:i2])
-            result.left.append(Segment("equal", text))
-            result.right.append(Segment("equal", text))
-            continue
-        if i2 > i1:
-            result.left.append(Segment("delete", "".join(a[i1:i2])))
-            result.words_removed += sum(1 for t in a[i1:i2] if not t.isspace())
-        if j2 > j1:
-            result.right.append(Segment("insert", "".join(b[j1:j2])))
-            result.words_added += sum(1 for t in b[j1:j2] if not t.isspace())
-    return result
+    """Two texts side by side, changed words marked (the library's one diff underneath)."""
+    return side_by_side(diff_text(old, new))
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One message of a chat prompt compared across two versions."""
+
+    op: str  # equal, changed, moved, added, removed
+    old_role: str | None
+    new_role: str | None
+    old_index: int | None
+    new_index: int | None
+    text: SideBySide
+
+
+def message_rows(old: PromptVersion, new: PromptVersion) -> list[MessageRow] | None:
+    """Chat prompts compared message by message; None unless both versions are chat prompts."""
+    if old.prompt.messages is None or new.prompt.messages is None:
+        return None
+    return [
+        MessageRow(
+            op.op, op.old_role, op.new_role, op.old_index, op.new_index, side_by_side(op.text)
+        )
+        for op in diff_messages(old.prompt.messages, new.prompt.messages)
+    ]
+
+
+def config_changes(old: PromptVersion, new: PromptVersion) -> list[ConfigChange]:
+    return diff_config(old.config, new.config)
 
 
 @dataclass(frozen=True)
