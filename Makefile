@@ -27,7 +27,7 @@ run: $(STAMP)
 	$(BIN)/promptshelf diff $(TOUR_PROMPT) 1.0.0 best
 	$(BIN)/promptshelf show $(TOUR_PROMPT) best
 	$(BIN)/promptshelf verify
-	@echo "Next: make serve  (this store over HTTP: http://127.0.0.1:8420/api/v1/prompts/$(TOUR_PROMPT), docs at /docs)"
+	@echo "Next: make serve  (this store over HTTP: http://127.0.0.1:8420/api/v1/prompts/$(TOUR_PROMPT), docs at /docs, the web page at /ui/)"
 
 # The REST API and web page over ./promptshelf-data on 127.0.0.1:8420 (Ctrl-C stops it).
 serve: $(STAMP)
