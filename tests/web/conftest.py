@@ -161,8 +161,10 @@ ARTIFACTS = Path(
 
 
 def _chromium_path() -> str | None:
-    found = CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
-    return found
+    """$PROMPTSHELF_CHROMIUM when set (and only it), else Debian's, else one on PATH."""
+    if os.access(CHROMIUM, os.X_OK):
+        return CHROMIUM
+    return None if "PROMPTSHELF_CHROMIUM" in os.environ else shutil.which("chromium")
 
 
 @pytest.fixture(scope="session")
@@ -170,7 +172,8 @@ def browser() -> Iterator[Any]:
     """Debian's Chromium under Playwright; skipped when missing, except with CI=true."""
     path = _chromium_path()
     if path is None:
-        message = f"no chromium at {CHROMIUM} or on PATH; install it with: {INSTALL}"
+        where = CHROMIUM if "PROMPTSHELF_CHROMIUM" in os.environ else f"{CHROMIUM} or on PATH"
+        message = f"no chromium at {where}; install it with: {INSTALL}"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(message)
         pytest.skip(message)
