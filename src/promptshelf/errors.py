@@ -228,6 +228,19 @@ class LayoutMismatchError(ConfigurationError):
     default_code = "FS-LAYOUT-001"
 
 
+class ServerUnavailableError(StorageError, ConnectionError):
+    """A promptshelf server could not be reached (or answered 5xx), and nothing cached,
+    bundled or given as a fallback could stand in."""
+
+    default_code = "CLIENT-OFFLINE-001"
+
+
+class ProtocolError(StorageError):
+    """A promptshelf server answered something that is not what the API documents."""
+
+    default_code = "CLIENT-PROTOCOL-001"
+
+
 __all__ = [
     "AtomicWriteError",
     "ChecksumMismatchError",
@@ -254,8 +267,10 @@ __all__ = [
     "OptimizerError",
     "PayloadTooLargeError",
     "PromptKindError",
+    "ProtocolError",
     "RenderError",
     "SaveError",
+    "ServerUnavailableError",
     "StorageError",
     "StoreNotFoundError",
     "SymlinkError",

@@ -15,7 +15,7 @@ import pydantic
 
 from .. import __version__
 from ..errors import ConfigurationError, OptimizerError, ValidationError
-from . import dify, keys, labels, maintenance, replication, serve, transfer, versions
+from . import dify, keys, labels, maintenance, pull, replication, serve, transfer, versions
 
 
 class ShelfGroup(click.Group):
@@ -69,6 +69,7 @@ for _command in (
     serve.serve,
     keys.keys,
     maintenance.reshard,
+    pull.pull,
 ):
     cli.add_command(_command)
 

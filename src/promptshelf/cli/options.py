@@ -23,7 +23,10 @@ def store_option(func: F) -> F:
         default=DEFAULT_TARGET,
         show_default=True,
         metavar="TARGET",
-        help=f"Store path or URL (file://, sqlite://, postgresql://, memory://); ${ENV_VAR}.",
+        help=(
+            f"Store path or URL (file://, sqlite://, postgresql://, memory://, http(s)://); "
+            f"${ENV_VAR}."
+        ),
     )(func)
 
 

@@ -7,6 +7,7 @@ Targets::
     sqlite:///relative.db   sqlite:////abs/path.db   store.db      -> SQLiteStorage
     postgresql://user@host:5432/db?schema=shelf                     -> PostgresStorage
     s3://bucket/prefix?endpoint_url=http://127.0.0.1:8333&region=us-east-1  -> S3Storage
+    http://host:8420   https://host/?api_key=...                    -> HTTPStorage (a server)
     config.yaml (the original design's ``optimizer.storage`` block)
 
 Options go in the query string (``file:///data?enable_sharding=true``) or as
@@ -105,9 +106,20 @@ BACKENDS: dict[str, Backend] = {
         },
         install="pip install 'promptshelf[s3]'",
     ),
+    "http": Backend(
+        "promptshelf.storage.http",
+        "HTTPStorage",
+        {"url": str, "api_key": str, "timeout": float, "create": _bool},
+    ),
 }
 
-ALIASES = {"file": "filesystem", "fs": "filesystem", "postgresql": "postgres", "mem": "memory"}
+ALIASES = {
+    "file": "filesystem",
+    "fs": "filesystem",
+    "postgresql": "postgres",
+    "mem": "memory",
+    "https": "http",
+}
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 
 
@@ -174,7 +186,7 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
     if sep and scheme not in known and rest.startswith("//"):
         raise ConfigurationError(
             f"unknown storage URL scheme {scheme!r}; valid: memory://, file://, sqlite://, "
-            "postgresql://, s3://",
+            "postgresql://, s3://, http://, https://",
             context={"target": target},
         )
     if not sep or scheme not in known:  # a plain path
@@ -187,6 +199,12 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
     spec = BACKENDS[backend]
     options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
     if backend == "memory":
+        return backend, options
+    if backend == "http":  # our options come out of the query; the rest is the server's URL
+        options = {k: v for k, v in options.items() if k in spec.options}
+        if "api_key" not in options and os.environ.get("PROMPTSHELF_API_KEY"):
+            options["api_key"] = os.environ["PROMPTSHELF_API_KEY"]
+        options["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         return backend, options
     if backend == "postgres":  # our options come out of the query; libpq's stay in the URL
         libpq = "&".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k not in spec.options)

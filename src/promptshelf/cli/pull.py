@@ -1,0 +1,83 @@
+"""``promptshelf pull``: the versions an application needs, as a bundle to ship in its image.
+
+A bundle is an embedded promptshelf store (versions with their checksums, and the
+labels pointing at them), so ``PromptClient(url, bundle=DIR)`` can start from it
+with the server down, and ``promptshelf --store DIR ...`` can inspect it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import OptimizerError
+from ..storage import FileSystemStorage, VersionStorage
+from .options import with_store
+
+
+@click.command()
+@click.option(
+    "--label",
+    "labels",
+    multiple=True,
+    default=("production",),
+    show_default=True,
+    help="Label to pull (repeat for several).",
+)
+@click.option("--prefix", default="", help="Only prompts whose id starts with this.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Bundle directory (created; an existing bundle is brought up to date).",
+)
+@with_store()
+def pull(storage: VersionStorage, labels: tuple[str, ...], prefix: str, output: Path) -> None:
+    """Write the version each LABEL names, for every prompt, to a bundle directory."""
+    if output.exists() and any(output.iterdir()) and not _is_store(output):
+        raise OptimizerError(
+            f"{output} exists and is not a bundle; not writing into it",
+            error_code="PULL-TARGET-001",
+            context={"output": str(output)},
+        )
+    wanted = [p for p in storage.list_prompts() if p.startswith(prefix)]
+    pulled = prompts = 0
+    with FileSystemStorage(output) as bundle:
+        for prompt_id in wanted:
+            found = storage.list_labels(prompt_id)
+            held = bundle.list_labels(prompt_id) if prompt_id in bundle.list_prompts() else {}
+            took = False
+            for label in labels:
+                number = found.get(label)
+                if number is None:
+                    if label in held:
+                        bundle.remove_label(prompt_id, label, actor="pull", reason="gone")
+                    continue
+                version = storage.get_version(prompt_id, number)
+                if version is None:  # deleted since the listing
+                    continue
+                if bundle.get_version(prompt_id, number) != version:
+                    if bundle.delete_version(prompt_id, number, force=True):
+                        bundle.empty_trash()
+                    bundle.save_version(version)
+                if bundle.get_label(prompt_id, label) != number:
+                    bundle.set_label(prompt_id, label, number, actor="pull")
+                pulled += 1
+                took = True
+            prompts += took
+    if pulled == 0:
+        raise OptimizerError(
+            f"no prompt{f' starting with {prefix!r}' if prefix else ''} has the label(s) "
+            f"{', '.join(labels)}",
+            error_code="PULL-EMPTY",
+            context={"labels": list(labels), "prefix": prefix},
+        )
+    click.echo(f"pulled {pulled} version(s) of {prompts} prompt(s) into {output}")
+
+
+def _is_store(path: Path) -> bool:
+    return (path / ".index.json").exists() or any(
+        child.is_dir() and any(child.glob("*.json")) for child in path.iterdir()
+    )
