@@ -17,6 +17,7 @@ import asyncio
 import os
 import time
 from collections.abc import Iterable, Mapping
+from time import monotonic as _monotonic
 from types import TracebackType
 from typing import Any
 
@@ -76,6 +77,7 @@ class AsyncPromptClient:
             default_label=default_label,
         )
         self._entries = self._core.entries
+        self._default_label = self._core.default_label
         self._http = httpx.AsyncClient(
             base_url=self.url, headers=build_headers(api_key), timeout=timeout, transport=transport
         )
@@ -93,11 +95,11 @@ class AsyncPromptClient:
     ) -> ServedVersion:
         """See :meth:`PromptClient.get`."""
         entry = self._entries.get(
-            (prompt_id, "version", version)
-            if version
-            else (prompt_id, "label", label or self._core.default_label)
+            (prompt_id, "label", label or self._default_label)
+            if version is None
+            else (prompt_id, "version", version)
         )
-        if entry is not None and time.monotonic() < entry.fresh_until:
+        if entry is not None and _monotonic() < entry.fresh_until:
             return entry.value
         return await self._get_slow(self._core.key(prompt_id, label, version), fallback)
 

@@ -25,6 +25,7 @@ outage); with none of those an explicit ``fallback``; else
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import warnings
@@ -100,7 +101,7 @@ def served(version: PromptVersion, etag: str | None, source: str, stale: bool) -
     return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     value: ServedVersion
     etag: str | None
@@ -287,7 +288,7 @@ class CacheCore:
             if key in self._warned:
                 return
             self._warned.add(key)
-        warnings.warn(message, StalePromptWarning, stacklevel=4)
+        warnings.warn(message, StalePromptWarning, stacklevel=_caller_level())
 
     def _store(self, key: Key, entry: Entry) -> None:
         with self._lock:
@@ -313,6 +314,18 @@ class CacheCore:
     def close(self) -> None:
         if self.disk is not None:
             self.disk.close()
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        "promptshelf.client"
+    ):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def fallback_version(prompt_id: str, fallback: Fallback) -> ServedVersion:

@@ -110,7 +110,7 @@ def batch_request(keys: list[Key], core: CacheCore) -> Request:
         item: dict[str, Any] = {"prompt_id": key[0], key[1]: key[2]}
         prior = core.entries.get(key)
         if prior is not None and prior.etag:
-            item["if_none_match"] = prior.etag
+            item["if_none_match"] = quoted(prior.etag)
         items.append(item)
     return Request("POST", f"{API}/prompts:batch-get", body={"items": items})
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from time import monotonic as _monotonic
 from types import TracebackType
 from typing import Any
 
@@ -78,6 +79,7 @@ class PromptClient:
             default_label=default_label,
         )
         self._entries = self._core.entries
+        self._default_label = self._core.default_label
         self._http = httpx.Client(
             base_url=self.url, headers=build_headers(api_key), timeout=timeout, transport=transport
         )
@@ -107,11 +109,11 @@ class PromptClient:
         fallback.
         """
         entry = self._entries.get(
-            (prompt_id, "version", version)
-            if version
-            else (prompt_id, "label", label or self._core.default_label)
+            (prompt_id, "label", label or self._default_label)
+            if version is None
+            else (prompt_id, "version", version)
         )
-        if entry is not None and time.monotonic() < entry.fresh_until:
+        if entry is not None and _monotonic() < entry.fresh_until:
             return entry.value  # the hot path: no lock, no request
         return self._get_slow(self._core.key(prompt_id, label, version), fallback)
 

@@ -15,7 +15,7 @@ before them (the server's store decides). For cached reads use
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,9 +27,8 @@ from ..client.wire import (
     error_from_response,
     prompt_path,
     q,
-    version_from_data,
 )
-from ..errors import LabelNotFoundError, ProtocolError, ServerUnavailableError
+from ..errors import ProtocolError, ServerUnavailableError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from .base import VersionStorage, encode_version
 from .verify import Action, Problem, RepairReport, VerifyReport
@@ -67,9 +66,11 @@ class HTTPStorage(VersionStorage):
         params: dict[str, Any] | None = None,
         body: Any = None,
         content: bytes | None = None,
+        headers: dict[str, str] | None = None,
         context: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        if content is not None:
+            headers = {**(headers or {}), "Content-Type": "application/json"}
         try:
             response = self._http.request(
                 method, path, params=params, json=body, content=content, headers=headers
@@ -121,24 +122,19 @@ class HTTPStorage(VersionStorage):
         return decode_version_body(response.content, f"{prompt_id} latest")
 
     def _list(self, prompt_id: str) -> list[PromptVersion]:
-        items = self._versions_page(prompt_id, full=True)
-        return [version_from_data(item, f"{prompt_id} versions") for item in items]
+        found = (self._get(prompt_id, n) for n in self._version_numbers(prompt_id))
+        return [v for v in found if v is not None]
 
     def _version_numbers(self, prompt_id: str) -> list[str]:
-        items = self._versions_page(prompt_id, full=False)
-        return [str(item["version"] if isinstance(item, dict) else item) for item in items]
-
-    def _versions_page(self, prompt_id: str, full: bool) -> list[Any]:
-        response = self._call(
-            "GET",
-            f"{prompt_path(prompt_id)}/versions",
-            params={"full": "true" if full else "false"},
-        )
+        response = self._call("GET", f"{prompt_path(prompt_id)}/versions", ok=(200, 404))
+        if response.status_code == 404:
+            self._not_found_ok(response)
+            return []
         body = self._json(response)
-        items = body.get("items", body.get("versions")) if isinstance(body, dict) else body
+        items = body.get("versions") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise ProtocolError(f"{prompt_id}: the version listing is not a list")
-        return items
+        return [str(item["version"]) for item in items]
 
     def _delete(self, prompt_id: str, version: str, force: bool) -> bool:
         response = self._call(
@@ -177,11 +173,11 @@ class HTTPStorage(VersionStorage):
                 return sorted(found)
 
     def _clear(self) -> None:
-        self._call("POST", f"{API}/admin/clear", ok=(200, 204), body={"confirm": True})
+        self._call("POST", f"{API}/admin/clear", ok=(204,), params={"confirm": "true"})
 
     def get_storage_stats(self) -> dict[str, Any]:
         self._check_open()
-        stats = self._json(self._call("GET", f"{API}/admin/stats"))
+        stats = self._json(self._call("GET", f"{API}/stats"))
         if not isinstance(stats, dict):
             raise ProtocolError("the server's stats are not an object")
         return {**stats, "backend": self.backend_name, "server_backend": stats.get("backend")}
@@ -197,68 +193,55 @@ class HTTPStorage(VersionStorage):
         reason: str | None,
     ) -> LabelEvent | None:
         path = f"{prompt_path(prompt_id)}/labels/{q(label)}"
-        context = {"prompt_id": prompt_id, "label": label}
-        if version is None:
-            response = self._call(
-                "DELETE",
-                path,
-                ok=(200, 204, 404),
-                params={k: v for k, v in (("actor", actor), ("reason", reason)) if v is not None},
-                context=context,
-            )
-            if response.status_code == 404:
-                try:
-                    code = response.json().get("error_code")
-                except (ValueError, AttributeError):
-                    code = None
-                if code == LabelNotFoundError.default_code:
-                    return None
-                raise error_from_response(404, response.content, context)
-            if response.status_code == 204 or not response.content:
-                return None
-            return self._event(self._json(response))
-        body = {"version": version, "actor": actor, "reason": reason}
-        context["version"] = version
-        response = self._call("PUT", path, ok=(200, 201), body=body, context=context)
-        return self._event(self._json(response))
-
-    def _event(self, data: Any) -> LabelEvent:
-        if isinstance(data, dict) and "event" in data:
-            data = data["event"]
-        return LabelEvent.model_validate(data)
+        context: dict[str, Any] = {"prompt_id": prompt_id, "label": label}
+        if version is not None:
+            context["version"] = version
+            body = {"version": version, "actor": actor, "reason": reason}
+            response = self._call("PUT", path, ok=(200, 201), body=body, context=context)
+            return LabelEvent.model_validate(self._json(response))
+        params = {k: v for k, v in (("actor", actor), ("reason", reason)) if v is not None}
+        response = self._call("DELETE", path, ok=(204, 404), params=params, context=context)
+        if response.status_code == 404:
+            self._not_found_ok(response)
+            return None
+        events = [e for e in self._label_events(prompt_id) if e.label == label]
+        if not events:
+            raise ProtocolError(f"{prompt_id}: label {label!r} was removed, but no event recorded")
+        return events[-1]
 
     def _label_events(self, prompt_id: str) -> list[LabelEvent]:
-        body = self._json(self._call("GET", f"{prompt_path(prompt_id)}/labels/history"))
-        items = body.get("items", body.get("events")) if isinstance(body, dict) else body
-        return [LabelEvent.model_validate(item) for item in items or []]
+        body = self._json(self._call("GET", f"{prompt_path(prompt_id)}/history"))
+        return [LabelEvent.model_validate(item) for item in body]
 
     def _labels(self, prompt_id: str) -> dict[str, str]:
         body = self._json(self._call("GET", f"{prompt_path(prompt_id)}/labels"))
-        labels = body.get("labels", body) if isinstance(body, dict) else body
-        if isinstance(labels, list):
-            return {str(item["label"]): str(item["version"]) for item in labels}
-        return {str(k): str(v) for k, v in labels.items()}
+        return {str(item["label"]): str(item["version"]) for item in body}
 
     # -- the trash ---------------------------------------------------------------------
 
     def _trash_entries(self, prompt_id: str | None) -> list[TrashEntry]:
         params = {"prompt_id": prompt_id} if prompt_id is not None else None
         body = self._json(self._call("GET", f"{API}/trash", params=params))
-        items = body.get("items", []) if isinstance(body, dict) else body
-        return [TrashEntry.model_validate(item) for item in items]
+        return [TrashEntry.model_validate(item) for item in body]
 
     def _restore(self, prompt_id: str, version: str) -> None:
         self._call(
             "POST",
-            f"{API}/trash/{q(prompt_id)}/{q(version)}/restore",
-            ok=(200, 201),
+            f"{prompt_path(prompt_id)}/versions/{q(version)}/restore",
             context={"prompt_id": prompt_id, "version": version},
         )
 
-    def _empty_trash(self, cutoff: datetime | None) -> int:
-        params = {"before": cutoff.isoformat()} if cutoff is not None else None
+    def empty_trash(self, older_than: timedelta | None = None) -> int:
+        # The server computes the cutoff on its own clock: send the age, not a timestamp.
+        self._check_open()
+        params = None
+        if older_than is not None:
+            params = {"older_than_days": repr(older_than.total_seconds() / 86400)}
         body = self._json(self._call("DELETE", f"{API}/trash", params=params))
-        return int(body.get("removed", 0))
+        return int(body["removed"])
+
+    def _empty_trash(self, cutoff: datetime | None) -> int:
+        return self.empty_trash(None if cutoff is None else datetime.now() - cutoff)
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -283,49 +266,53 @@ class HTTPStorage(VersionStorage):
     # -- documents ---------------------------------------------------------------------
 
     def _doc_path(self, namespace: str, key: str | None = None) -> str:
-        path = f"{API}/admin/documents/{q(namespace)}"
+        path = f"{API}/documents/{q(namespace)}"
         return path if key is None else f"{path}/{q(key)}"
 
     def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
         response = self._call("GET", self._doc_path(namespace, key), ok=(200, 404))
         if response.status_code == 404:
+            self._not_found_ok(response)
             return None
         body = self._json(response)
         return _raw(body["data"]), int(body["revision"])
 
     def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
         body = self._json(self._call("GET", self._doc_path(namespace)))
-        return {
-            str(item["key"]): (_raw(item["data"]), int(item["revision"]))
-            for item in body.get("items", [])
-        }
+        return {str(item["key"]): (_raw(item["data"]), int(item["revision"])) for item in body}
 
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
-        body = {"data": json.loads(data), "expected_revision": expected}
         response = self._call(
             "PUT",
             self._doc_path(namespace, key),
             ok=(200, 201),
-            body=body,
+            content=data,
+            headers=_if_match(expected),
             context={"namespace": namespace, "key": key, "expected_revision": expected},
         )
         return int(self._json(response)["revision"])
 
     def _doc_delete(self, namespace: str, key: str, expected: int | None) -> bool:
-        params = {"expected_revision": str(expected)} if expected is not None else None
         response = self._call(
             "DELETE",
             self._doc_path(namespace, key),
-            ok=(200, 204, 404),
-            params=params,
+            ok=(204, 404),
+            headers=_if_match(expected),
             context={"namespace": namespace, "key": key, "expected_revision": expected},
         )
-        return response.status_code != 404
+        if response.status_code == 404:
+            self._not_found_ok(response)
+            return False
+        return True
 
     def close(self) -> None:
         if not self.closed:
             self._http.close()
         super().close()
+
+
+def _if_match(expected: int | None) -> dict[str, str] | None:
+    return None if expected is None else {"If-Match": f'"rev-{expected}"'}
 
 
 def _raw(data: Any) -> bytes:

@@ -1,0 +1,86 @@
+"""Routes that make the whole ``VersionStorage`` contract reachable over HTTP.
+
+``open_storage("http://host:8420")`` (:mod:`promptshelf.storage.http`) needs a few
+operations the application-facing API has no reason to offer: saving a version
+exactly as given (its number, timestamps and metadata byte for byte, as
+``migrate`` and ``import`` do), ``repair`` and ``clear_all``. They live here so
+the main API module stays about prompts.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError as PydanticValidationError
+from starlette.responses import Response
+
+from .. import semver
+from ..errors import ValidationError
+from ..ids import validate_prompt_id
+from ..models import PromptVersion
+from .api import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
+from .app import state_of
+from .problems import REQUEST_INVALID, ApiError
+
+router = APIRouter()
+
+
+@router.put(
+    "/prompts/{prompt_id}/versions/{version}",
+    tags=["versions"],
+    summary="Save a version exactly as given (create only: 409 if it exists); for migrations",
+    status_code=201,
+    response_model=None,
+    responses={201: _VERSION, 409: _PROBLEM, 413: _PROBLEM, **_ERRORS},
+)
+async def put_version(request: Request, prompt_id: str, version: str) -> Response:
+    principal(request, "write")
+    state = state_of(request)
+    pid = validate_prompt_id(prompt_id)
+    number = semver.validate(version)
+    body = await request.body()
+    try:
+        given = PromptVersion.model_validate_json(body)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ValidationError(
+            f"not a prompt version: {where}: {first['msg']}", context={"prompt_id": pid}
+        ) from None
+    if (given.prompt_id, given.version) != (pid, number):
+        raise ValidationError(
+            f"the body is {given.prompt_id!r} {given.version!r}, not the URL's {pid!r} {number!r}",
+            context={"prompt_id": pid, "version": number},
+        )
+    await state.write(state.storage.save_version, given)
+    location = f"/api/v1/prompts/{pid}/versions/{number}"
+    return version_response(request, given, pinned=True, status=201, extra={"location": location})
+
+
+@router.post(
+    "/admin/repair",
+    tags=["operations"],
+    summary="Fix what verify reports, losing nothing intact (quarantine, never delete): admin",
+    responses=_ERRORS,
+)
+async def repair(request: Request) -> Response:
+    principal(request, "admin")
+    state = state_of(request)
+    report = await state.write(state.storage.repair)
+    return json_response(report.to_dict())
+
+
+@router.post(
+    "/admin/clear",
+    tags=["operations"],
+    summary="Delete every version, label and trash entry (?confirm=true): admin",
+    status_code=204,
+    response_model=None,
+    responses=_ERRORS,
+)
+async def clear(request: Request, confirm: bool = False) -> Response:
+    principal(request, "admin")
+    if not confirm:
+        raise ApiError(400, REQUEST_INVALID, "clearing the whole store needs ?confirm=true")
+    state = state_of(request)
+    await state.write(state.storage.clear_all)
+    return Response(status_code=204)
