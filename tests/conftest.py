@@ -12,8 +12,6 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from localserver import LocalServer  # noqa: E402
 from promptshelf import (  # noqa: E402
     FileSystemStorage,
     InMemoryStorage,
@@ -160,53 +159,6 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VersionS
     store = BACKENDS[request.param](tmp_path, request)
     yield store
     store.close()
-
-
-class LocalServer:
-    """The real application under uvicorn in a thread, on a free loopback port; the store
-    it serves is swapped per test (a new store costs no restart)."""
-
-    def __init__(self) -> None:
-        import uvicorn
-
-        from promptshelf.server.app import create_app
-        from promptshelf.server.run import bind_socket
-
-        self._store: VersionStorage = InMemoryStorage()
-        self.app = create_app(self._store, web=False)
-        self._sock = bind_socket("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 30
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.005)
-
-    def serve(self, store: VersionStorage) -> None:
-        from promptshelf import VersionManager
-        from promptshelf.server.auth import Authenticator
-
-        state = self.app.state.promptshelf
-        old, self._store = self._store, store
-        state.storage, state.manager, state.auth = (
-            store,
-            VersionManager(store),
-            Authenticator(store),
-        )
-        state.inline_reads = True
-        old.close()
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)
-        self._sock.close()
-        self._store.close()
 
 
 @pytest.fixture(scope="session")

@@ -118,7 +118,7 @@ def test_the_original_yaml_configuration(tmp_path: Path) -> None:
     ("target", "message"),
     [
         ("ftp://host/x", "valid: memory://, file://, sqlite://, postgresql://"),
-        ({"backend": "mongo"}, "valid: filesystem, memory, postgres, s3, sqlite"),
+        ({"backend": "mongo"}, "valid: filesystem, http, memory, postgres, s3, sqlite"),
         (
             {"backend": "filesystem", "config": {"storage_dir": "x", "colour": "red"}},
             "valid: cache_size, create, durable, enable_sharding",

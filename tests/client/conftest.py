@@ -1,4 +1,4 @@
-"""A real server per test module or test, over a file store the test can also write to."""
+"""A real server per test (a subprocess), over a file store the test can also write to."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from serverproc import ServerProcess
 
 from promptshelf import FileSystemStorage
 
+from .serverproc import ServerProcess
 from helpers import make_version
 
 
@@ -34,7 +34,7 @@ def store(tmp_path: Path) -> Iterator[FileSystemStorage]:
 
 @pytest.fixture
 def server(store: FileSystemStorage) -> Iterator[ServerProcess]:
-    """A server of its own (tests that kill it, or count its requests)."""
+    """A server of its own, in a subprocess (tests kill it, or count its requests)."""
     proc = ServerProcess(store.storage_dir).start()
     yield proc
     proc.stop()

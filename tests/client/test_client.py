@@ -13,7 +13,6 @@ import warnings
 from pathlib import Path
 
 import pytest
-from serverproc import ServerProcess, free_port, wait_for
 
 from promptshelf import FileSystemStorage
 from promptshelf.client import AsyncPromptClient, PromptClient, StalePromptWarning
@@ -24,6 +23,7 @@ from promptshelf.errors import (
     VersionNotFoundError,
 )
 
+from .serverproc import ServerProcess, free_port, wait_for
 from helpers import make_version
 
 KEY = ("p1", "label", "production")

@@ -7,13 +7,14 @@ with the server down, and ``promptshelf --store DIR ...`` can inspect it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
 from ..errors import OptimizerError
 from ..storage import FileSystemStorage, VersionStorage
-from .options import with_store
+from .options import output_options, with_store
 
 
 @click.command()
@@ -33,8 +34,11 @@ from .options import with_store
     type=click.Path(file_okay=False, path_type=Path),
     help="Bundle directory (created; an existing bundle is brought up to date).",
 )
+@output_options
 @with_store()
-def pull(storage: VersionStorage, labels: tuple[str, ...], prefix: str, output: Path) -> None:
+def pull(
+    storage: VersionStorage, labels: tuple[str, ...], prefix: str, output: Path, fmt: str
+) -> None:
     """Write the version each LABEL names, for every prompt, to a bundle directory."""
     if output.exists() and any(output.iterdir()) and not _is_store(output):
         raise OptimizerError(
@@ -74,6 +78,15 @@ def pull(storage: VersionStorage, labels: tuple[str, ...], prefix: str, output: 
             error_code="PULL-EMPTY",
             context={"labels": list(labels), "prefix": prefix},
         )
+    if fmt in ("json", "nl"):
+        summary = {
+            "pulled": pulled,
+            "prompts": prompts,
+            "labels": list(labels),
+            "output": str(output),
+        }
+        click.echo(json.dumps(summary, indent=2 if fmt == "json" else None))
+        return
     click.echo(f"pulled {pulled} version(s) of {prompts} prompt(s) into {output}")
 
 

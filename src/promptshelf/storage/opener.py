@@ -201,7 +201,6 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
     if backend == "memory":
         return backend, options
     if backend == "http":  # our options come out of the query; the rest is the server's URL
-        options = {k: v for k, v in options.items() if k in spec.options}
         if "api_key" not in options and os.environ.get("PROMPTSHELF_API_KEY"):
             options["api_key"] = os.environ["PROMPTSHELF_API_KEY"]
         options["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
