@@ -165,3 +165,47 @@ def test_pull_errors(http_server: LocalServer, served: FileSystemStorage, tmp_pa
     usage = cli("pull", "--store", http_server.url)
     assert usage.returncode == 2 and "--output" in usage.stderr
     assert "bundle" in cli("pull", "--help").stdout
+
+
+def test_the_storage_routes_refuse_what_does_not_fit(
+    http_server: LocalServer, served: FileSystemStorage
+) -> None:
+    import httpx
+
+    from promptshelf.server.auth import create_key
+    from promptshelf.storage.base import encode_version
+
+    _, admin = create_key(served, "admin", ["admin"])
+    _, writer = create_key(served, "writer", ["write"])
+    http_server.serve(served)
+    body = encode_version(make_version("p", "1.0.0"))
+    as_admin = {"Authorization": f"Bearer {admin}"}
+    as_writer = {"Authorization": f"Bearer {writer}"}
+    with httpx.Client(base_url=f"{http_server.url}/api/v1", timeout=30) as http:
+        put = http.put("/prompts/p/versions/1.0.0", content=body, headers=as_writer)
+        assert (
+            put.status_code == 201 and put.headers["location"] == "/api/v1/prompts/p/versions/1.0.0"
+        )
+        again = http.put("/prompts/p/versions/1.0.0", content=body, headers=as_writer)
+        assert (again.status_code, again.json()["error_code"]) == (409, "VERSION-CONFLICT")
+        elsewhere = http.put("/prompts/q/versions/1.0.0", content=body, headers=as_writer)
+        assert (elsewhere.status_code, elsewhere.json()["error_code"]) == (422, "PS-VALID-001")
+        junk = http.put("/prompts/p/versions/2.0.0", content=b"{not json", headers=as_writer)
+        assert junk.status_code == 422 and junk.headers["content-type"].startswith(
+            "application/problem+json"
+        )
+        assert http.post("/admin/repair", headers=as_writer).status_code == 403
+        assert http.post("/admin/repair", headers=as_admin).json()["actions"] == []
+        refused = http.post("/admin/clear", headers=as_admin)
+        assert (refused.status_code, refused.json()["error_code"]) == (400, "REQUEST-INVALID")
+        assert served.list_prompts() == ["p"]
+        # a claimed actor is recorded for admin keys only
+        move = {"version": "1.0.0", "actor": "someone-else"}
+        staged = http.put("/prompts/p/labels/staging", json=move, headers=as_writer)
+        assert staged.json()["actor"] != "someone-else"
+        moved = http.put("/prompts/p/labels/canary", json=move, headers=as_admin)
+        assert moved.json()["actor"] == "someone-else"
+        cleared = http.post("/admin/clear", params={"confirm": "true"}, headers=as_admin)
+        assert cleared.status_code == 204
+    assert served.list_prompts() == []
+    assert served.get_storage_stats()["total_versions"] == 0

@@ -144,7 +144,7 @@ def create_app(
 ) -> FastAPI:
     """The application serving ``storage``: the API under ``/api/v1``, the Langfuse-compatible
     read route, ``/healthz``, ``/readyz``, ``/metrics`` and (when installed) the web page."""
-    from . import admin, api, labels, langfuse
+    from . import admin, api, labels, langfuse, storage_api
 
     state = ServerState(
         storage=storage,
@@ -163,7 +163,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.promptshelf = state
-    for module in (api, labels, admin):
+    for module in (api, labels, admin, storage_api):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(langfuse.router)
     _operations(app, state)

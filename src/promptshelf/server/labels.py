@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -13,6 +13,7 @@ from ..models import (
 from ..storage.base import missing_label
 from .app import state_of
 from .auth import (
+    Principal,
     check_label_change,
     require,
 )
@@ -136,6 +137,15 @@ class LabelMove(BaseModel):
 
     version: str = Field(description="a number, latest, best or label:NAME")
     reason: str | None = Field(None, max_length=2000)
+    actor: str | None = Field(
+        None, max_length=200, description="recorded as the actor for admin keys (migrations)"
+    )
+
+
+def _actor(who: Principal, claimed: str | None) -> str:
+    """The actor a label change records: an admin key may name another (the HTTP storage
+    backend and migrations carry the original actor over); anyone else is who they are."""
+    return claimed if claimed is not None and who.has("admin") else who.actor
 
 
 def _check_precondition(request: Request, events: list[LabelEvent], label: str) -> None:
@@ -176,7 +186,12 @@ async def put_label(request: Request, prompt_id: str, label: str, body: LabelMov
     _check_precondition(request, events, name)
     number = await state.read(state.manager.resolve, pid, selector)
     event = await state.write(
-        state.storage.set_label, pid, name, number, actor=who.actor, reason=body.reason
+        state.storage.set_label,
+        pid,
+        name,
+        number,
+        actor=_actor(who, body.actor),
+        reason=body.reason,
     )
     etag = f'"label-{event.seq}"'
     return json_response(event.model_dump(mode="json"), headers={"etag": etag})
@@ -191,7 +206,11 @@ async def put_label(request: Request, prompt_id: str, label: str, body: LabelMov
     responses={412: _PROBLEM, **_ERRORS},
 )
 async def delete_label(
-    request: Request, prompt_id: str, label: str, reason: str | None = None
+    request: Request,
+    prompt_id: str,
+    label: str,
+    reason: str | None = None,
+    actor: str | None = Query(None, max_length=200),
 ) -> Response:
     who = principal(request)
     state = state_of(request)
@@ -200,7 +219,7 @@ async def delete_label(
     events = await state.read(state.storage.label_history, pid)
     _check_precondition(request, events, name)
     removed = await state.write(
-        state.storage.remove_label, pid, name, actor=who.actor, reason=reason
+        state.storage.remove_label, pid, name, actor=_actor(who, actor), reason=reason
     )
     if not removed:
         raise missing_label(pid, name)

@@ -17,8 +17,8 @@ from .. import semver
 from ..errors import ValidationError
 from ..ids import validate_prompt_id
 from ..models import PromptVersion
-from .api import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
 from .app import state_of
+from .http import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
 from .problems import REQUEST_INVALID, ApiError
 
 router = APIRouter()
