@@ -32,7 +32,6 @@ import logging
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -216,11 +215,16 @@ def langfuse_staleness(url: str, store: FileSystemStorage, trials: int, ttl: int
             pid = f"bench_{3 + trial % (PROMPTS - 3):02d}"
             store.set_label(pid, "production", "1.0.0")
             lf.clear_prompt_cache()
-            assert "revision 0" in lf.get_prompt(pid, label="production", cache_ttl_seconds=ttl).prompt
+
+            def text(pid: str = pid) -> str:
+                found = lf.get_prompt(pid, label="production", cache_ttl_seconds=ttl)
+                return str(found.prompt)
+
+            assert "revision 0" in text()
             time.sleep(random.uniform(0, ttl))
             store.set_label(pid, "production", "1.1.0")
             moved = time.monotonic()
-            while "revision 1" not in lf.get_prompt(pid, label="production", cache_ttl_seconds=ttl).prompt:
+            while "revision 1" not in text():
                 time.sleep(0.0005)
             delays.append(time.monotonic() - moved)
     finally:
@@ -288,8 +292,7 @@ def main() -> None:
         f"{s0['max_s']:>8.3f} / {s0['p50_s']:.3f} s  bound {s0['bound_s']:.1f} s"
     )
     print(
-        f"{'langfuse, cache_ttl_seconds=1: max / p50':<52}"
-        f"{ls['max_s']:>8.3f} / {ls['p50_s']:.3f} s"
+        f"{'langfuse, cache_ttl_seconds=1: max / p50':<52}{ls['max_s']:>8.3f} / {ls['p50_s']:.3f} s"
     )
     print(json.dumps(results))
 
