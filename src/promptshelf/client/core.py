@@ -24,6 +24,8 @@ outage); with none of those an explicit ``fallback``; else
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import sys
 import threading
@@ -127,6 +129,69 @@ class ClientStats:
         return dict(self.__dict__)
 
 
+class FreshIndex:
+    """The answers inside their freshness window, for a hot path with no clock read.
+
+    ``labels[(prompt_id, label)]`` and ``pinned[(prompt_id, version)]`` hold exactly
+    the answers whose ``fresh_until`` has not passed: one timer thread removes each
+    at its deadline (a few milliseconds late at worst, under load). An answer is
+    removed only if its entry is still the current one, under the same lock that
+    puts a renewed one in, so a renewal is never lost to an old deadline.
+    """
+
+    def __init__(self, entries: dict[Key, Entry]) -> None:
+        self.labels: dict[tuple[str, str], ServedVersion] = {}
+        self.pinned: dict[tuple[str, str], ServedVersion] = {}
+        self._entries = entries
+        self._heap: list[tuple[float, int, Key, Entry]] = []
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def _table(self, key: Key) -> dict[tuple[str, str], ServedVersion]:
+        return self.labels if key[1] == LABEL else self.pinned
+
+    def put(self, key: Key, entry: Entry) -> None:
+        if time.monotonic() >= entry.fresh_until:
+            return
+        with self._cond:
+            if self._closed:
+                return
+            self._table(key)[key[0], key[2]] = entry.value
+            heapq.heappush(self._heap, (entry.fresh_until, next(self._seq), key, entry))
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="promptshelf-expiry", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def drop(self, key: Key) -> None:
+        with self._cond:
+            self._table(key).pop((key[0], key[2]), None)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                while self._heap and self._heap[0][0] <= now:
+                    _, _, key, entry = heapq.heappop(self._heap)
+                    if self._entries.get(key) is entry:
+                        self._table(key).pop((key[0], key[2]), None)
+                wait = self._heap[0][0] - now if self._heap else None
+                self._cond.wait(wait)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self.labels.clear()
+            self.pinned.clear()
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
 class CacheCore:
     """State and rules; the sync and async clients add only the I/O."""
 
@@ -140,6 +205,7 @@ class CacheCore:
         fallback: Fallback | Mapping[str, Fallback] | None,
         retry_after: float,
         default_label: str,
+        fresh_index: bool = False,
     ) -> None:
         for name, value in (
             ("ttl", ttl),
@@ -160,6 +226,7 @@ class CacheCore:
         self._lock = threading.Lock()
         self.disk = DiskCache(cache_dir) if cache_dir is not None else None
         self.seed: dict[Key, ServedVersion] = {}
+        self.fresh: FreshIndex | None = FreshIndex(self.entries) if fresh_index else None
         if bundle is not None:
             self.seed = load_bundle(bundle)
 
@@ -246,6 +313,8 @@ class CacheCore:
         with self._lock:
             existed = self.entries.pop(key, None) is not None
             self._warned.discard(key)
+        if self.fresh is not None:
+            self.fresh.drop(key)
         self.seed.pop(key, None)
         if self.disk is not None:
             self.disk.forget(key)
@@ -294,6 +363,8 @@ class CacheCore:
         with self._lock:
             self.entries[key] = entry
             self._warned.discard(key)
+        if self.fresh is not None:
+            self.fresh.put(key, entry)
         self.down_until = 0.0
 
     def _fallback_for(self, prompt_id: str, override: Any) -> Fallback | None:
@@ -310,8 +381,12 @@ class CacheCore:
         with self._lock:
             for key in [k for k in self.entries if prompt_id is None or k[0] == prompt_id]:
                 del self.entries[key]
+                if self.fresh is not None:
+                    self.fresh.drop(key)
 
     def close(self) -> None:
+        if self.fresh is not None:
+            self.fresh.close()
         if self.disk is not None:
             self.disk.close()
 

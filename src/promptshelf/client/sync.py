@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from time import monotonic as _monotonic
 from types import TracebackType
 from typing import Any
 
@@ -77,7 +76,11 @@ class PromptClient:
             fallback=fallback,
             retry_after=retry_after,
             default_label=default_label,
+            fresh_index=True,
         )
+        assert self._core.fresh is not None
+        self._fresh_labels = self._core.fresh.labels
+        self._fresh_pinned = self._core.fresh.pinned
         self._entries = self._core.entries
         self._default_label = self._core.default_label
         self._http = httpx.Client(
@@ -108,13 +111,12 @@ class PromptClient:
         ``ServerUnavailableError`` when the server is down with nothing cached and no
         fallback.
         """
-        entry = self._entries.get(
-            (prompt_id, "label", label or self._default_label)
-            if version is None
-            else (prompt_id, "version", version)
-        )
-        if entry is not None and _monotonic() < entry.fresh_until:
-            return entry.value  # the hot path: no lock, no request
+        if version is None:
+            found = self._fresh_labels.get((prompt_id, label or self._default_label))
+        else:
+            found = self._fresh_pinned.get((prompt_id, version))
+        if found is not None:
+            return found  # the hot path: inside the window, no clock read, no lock, no request
         return self._get_slow(self._core.key(prompt_id, label, version), fallback)
 
     def render(
