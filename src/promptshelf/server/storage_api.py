@@ -17,11 +17,38 @@ from .. import semver
 from ..errors import ValidationError
 from ..ids import validate_prompt_id
 from ..models import PromptVersion
+from ..storage.base import encode_version
 from .app import state_of
 from .http import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
 from .problems import REQUEST_INVALID, ApiError
 
 router = APIRouter()
+
+
+@router.get(
+    "/prompts:ids",
+    tags=["prompts"],
+    summary="Ids of the prompts that have a version, sorted (no summaries: one store call)",
+    responses=_ERRORS,
+)
+async def prompt_ids(request: Request) -> Response:
+    principal(request)
+    state = state_of(request)
+    return json_response(await state.read(state.storage.list_prompts))
+
+
+@router.get(
+    "/prompts/{prompt_id}/versions:full",
+    tags=["versions"],
+    summary="Every version of a prompt, whole, oldest first ([] when none)",
+    responses=_ERRORS,
+)
+async def full_versions(request: Request, prompt_id: str) -> Response:
+    principal(request)
+    state = state_of(request)
+    versions = await state.read(state.storage.list_versions, validate_prompt_id(prompt_id))
+    body = b"[" + b", ".join(encode_version(v) for v in versions) + b"]"
+    return Response(body, media_type="application/json")
 
 
 @router.put(

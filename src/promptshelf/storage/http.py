@@ -27,14 +27,12 @@ from ..client.wire import (
     error_from_response,
     prompt_path,
     q,
+    version_from_data,
 )
 from ..errors import ProtocolError, ServerUnavailableError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from .base import VersionStorage, encode_version
 from .verify import Action, Problem, RepairReport, VerifyReport
-
-#: Prompts asked for per page when listing.
-PAGE = 500
 
 
 class HTTPStorage(VersionStorage):
@@ -122,8 +120,8 @@ class HTTPStorage(VersionStorage):
         return decode_version_body(response.content, f"{prompt_id} latest")
 
     def _list(self, prompt_id: str) -> list[PromptVersion]:
-        found = (self._get(prompt_id, n) for n in self._version_numbers(prompt_id))
-        return [v for v in found if v is not None]
+        body = self._json(self._call("GET", f"{prompt_path(prompt_id)}/versions:full"))
+        return [version_from_data(item, f"{prompt_id} versions") for item in body]
 
     def _version_numbers(self, prompt_id: str) -> list[str]:
         response = self._call("GET", f"{prompt_path(prompt_id)}/versions", ok=(200, 404))
@@ -159,18 +157,7 @@ class HTTPStorage(VersionStorage):
             raise error_from_response(response.status_code, response.content)
 
     def _prompts(self) -> list[str]:
-        found: list[str] = []
-        cursor: str | None = None
-        while True:
-            params = {"limit": str(PAGE), "fields": "id"}
-            if cursor:
-                params["cursor"] = cursor
-            body = self._json(self._call("GET", f"{API}/prompts", params=params))
-            for item in body.get("items", []):
-                found.append(item if isinstance(item, str) else str(item["prompt_id"]))
-            cursor = body.get("next_cursor")
-            if not cursor:
-                return sorted(found)
+        return [str(p) for p in self._json(self._call("GET", f"{API}/prompts:ids"))]
 
     def _clear(self) -> None:
         self._call("POST", f"{API}/admin/clear", ok=(204,), params={"confirm": "true"})
