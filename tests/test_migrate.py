@@ -21,6 +21,8 @@ PAIRS = [
     ("filesystem-sharded", "memory"),
     ("filesystem", "s3"),
     ("s3", "sqlite"),
+    ("sqlite", "http"),
+    ("http", "filesystem"),
 ]
 
 

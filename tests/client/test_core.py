@@ -38,9 +38,10 @@ def test_fallbacks_text_and_messages() -> None:
     text = fallback_version("p", "Hi {{name}}")
     assert (text.source, text.stale, text.version) == ("fallback", True, "0.0.0")
     assert text.render(name="Ada") == "Hi Ada"
-    chat = fallback_version("p", [{"role": "system", "content": "Be brief."}])
-    assert "Be brief." in chat.prompt.text
-    for bad in ("", "   ", [{"role": "user"}]):
+    chat = fallback_version("p", [{"role": "system", "content": "Be brief, {{name}}."}])
+    assert chat.prompt.messages is not None and chat.prompt.messages[0].text.startswith("Be")
+    assert chat.prompt.variables == ["name"]
+    for bad in ("", "   ", [{"role": "user"}], [], [{"role": "wizard", "content": "x"}]):
         with pytest.raises(ConfigurationError):
             fallback_version("p", bad)  # type: ignore[arg-type]
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any, Union
 
 from pydantic import PrivateAttr
+from pydantic import ValidationError as PydanticValidationError
 
 from .. import semver
 from ..errors import ConfigurationError, OptimizerError, ServerUnavailableError
@@ -404,37 +405,45 @@ def _caller_level() -> int:
 
 
 def fallback_version(prompt_id: str, fallback: Fallback) -> ServedVersion:
-    """A version built from an explicit fallback: ``source="fallback"``, always stale."""
-    messages: list[dict[str, Any]] | None = None
-    if isinstance(fallback, str):
-        text = fallback
-    else:
-        messages = [dict(m) for m in fallback]
-        if not all(isinstance(m.get("content"), str) for m in messages):
-            raise ConfigurationError(f"fallback messages for {prompt_id} need text 'content'")
-        text = "\n\n".join(f"{m.get('role', 'user')}: {m['content']}" for m in messages)
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigurationError(f"the fallback for {prompt_id} is empty")
+    """A version built from an explicit fallback: ``source="fallback"``, always stale.
+
+    Text makes a text prompt; messages (``{"role", "content"}`` as chat APIs take them,
+    or ``{"role", "text"}`` as promptshelf stores them) make a chat prompt."""
     fields: dict[str, Any] = {}
-    if messages is not None and "messages" in Prompt.model_fields:
+    if isinstance(fallback, str):
+        if not fallback.strip():
+            raise ConfigurationError(f"the fallback for {prompt_id} is empty")
+        fields["text"] = fallback
+    else:
+        messages = []
+        for m in fallback:
+            text = m.get("content", m.get("text"))
+            if not isinstance(text, str) or not isinstance(m.get("role"), str):
+                raise ConfigurationError(
+                    f"fallback messages for {prompt_id} need a 'role' and a text 'content'"
+                )
+            messages.append({"role": m["role"], "text": text})
+        if not messages:
+            raise ConfigurationError(f"the fallback for {prompt_id} has no messages")
         fields["messages"] = messages
-    prompt = Prompt(
-        id=prompt_id,
-        workflow_id="fallback",
-        node_id=prompt_id,
-        node_type="fallback",
-        text=text,
-        variables=placeholders(text),
-        **fields,
-    )
+    try:
+        prompt = Prompt(
+            id=prompt_id, workflow_id="fallback", node_id=prompt_id, node_type="fallback", **fields
+        )
+    except PydanticValidationError as exc:
+        raise ConfigurationError(
+            f"the fallback for {prompt_id} is not a prompt: {exc.errors()[0]['msg']}"
+        ) from None
+    prompt.variables = placeholders(prompt.text)
     analysis = PromptAnalysis(
         prompt_id=prompt_id, overall_score=0.0, clarity_score=0.0, efficiency_score=0.0
     )
-    metadata: dict[str, Any] = {"fallback": True}
-    if messages is not None and "messages" not in fields:
-        metadata["messages"] = messages
     version = PromptVersion(
-        prompt_id=prompt_id, version="0.0.0", prompt=prompt, analysis=analysis, metadata=metadata
+        prompt_id=prompt_id,
+        version="0.0.0",
+        prompt=prompt,
+        analysis=analysis,
+        metadata={"fallback": True},
     )
     return served(version, None, "fallback", True)
 

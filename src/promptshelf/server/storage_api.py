@@ -9,15 +9,19 @@ the main API module stays about prompts.
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from pydantic import ValidationError as PydanticValidationError
 from starlette.responses import Response
 
 from .. import semver
 from ..errors import ValidationError
 from ..ids import validate_prompt_id
-from ..models import PromptVersion
-from ..storage.base import encode_version
+from ..models import LabelEvent, PromptVersion, TrashEntry
+from ..storage.base import TrashedVersion, encode_version
 from .app import state_of
 from .http import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
 from .problems import REQUEST_INVALID, ApiError
@@ -111,3 +115,88 @@ async def clear(request: Request, confirm: bool = False) -> Response:
     state = state_of(request)
     await state.write(state.storage.clear_all)
     return Response(status_code=204)
+
+
+# -- carrying a whole store over HTTP (migrate, backup, sync) -----------------------------
+
+
+@router.get(
+    "/prompts:held",
+    tags=["transfer"],
+    summary="Ids of every prompt the store holds anything of (versions, label history, trash)",
+    responses=_ERRORS,
+)
+async def held_prompts(request: Request) -> Response:
+    principal(request)
+    state = state_of(request)
+    return json_response(await state.read(state.storage.list_held_prompts))
+
+
+@router.get(
+    "/trash:read",
+    tags=["transfer"],
+    summary="The trash with what each deleted version held, oldest deletion first",
+    responses=_ERRORS,
+)
+async def read_trash(request: Request, prompt_id: str | None = None) -> Response:
+    principal(request)
+    state = state_of(request)
+    pid = None if prompt_id is None else validate_prompt_id(prompt_id)
+    items = await state.read(state.storage.read_trash, pid)
+    return json_response(
+        [
+            {"entry": t.entry.model_dump(mode="json"), "version": _canonical(t.version)}
+            for t in items
+        ]
+    )
+
+
+@router.post(
+    "/prompts/{prompt_id}/history:import",
+    tags=["transfer"],
+    summary="Make a whole label history this prompt's, verbatim (idempotent): admin",
+    responses={409: _PROBLEM, **_ERRORS},
+)
+async def import_history(request: Request, prompt_id: str) -> Response:
+    principal(request, "admin")
+    state = state_of(request)
+    pid = validate_prompt_id(prompt_id)
+    events = _parse(list[LabelEvent], await request.body(), "label history")
+    appended = await state.write(state.storage.import_label_events, pid, events)
+    return json_response({"appended": appended})
+
+
+class _Trashed(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    entry: TrashEntry
+    version: PromptVersion
+
+
+@router.post(
+    "/trash:import",
+    tags=["transfer"],
+    summary="Put a deleted version into the trash verbatim, with its deletion time: admin",
+    responses={409: _PROBLEM, **_ERRORS},
+)
+async def import_trashed(request: Request) -> Response:
+    principal(request, "admin")
+    state = state_of(request)
+    item = _parse(_Trashed, await request.body(), "trash item")
+    added = await state.write(
+        state.storage.import_trashed, TrashedVersion(item.entry, item.version)
+    )
+    return json_response({"added": added})
+
+
+def _canonical(version: PromptVersion) -> Any:
+    return json.loads(encode_version(version))
+
+
+def _parse(kind: Any, body: bytes, what: str) -> Any:
+    try:
+        return TypeAdapter(kind).validate_json(body)
+    except PydanticValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ValidationError(f"not a {what}: {where}: {first['msg']}") from None

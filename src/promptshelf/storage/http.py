@@ -31,7 +31,7 @@ from ..client.wire import (
 )
 from ..errors import ProtocolError, ServerUnavailableError
 from ..models import LabelEvent, PromptVersion, TrashEntry
-from .base import VersionStorage, encode_version
+from .base import TrashedVersion, VersionStorage, encode_version
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 
@@ -229,6 +229,50 @@ class HTTPStorage(VersionStorage):
 
     def _empty_trash(self, cutoff: datetime | None) -> int:
         return self.empty_trash(None if cutoff is None else datetime.now() - cutoff)
+
+    # -- carrying a whole store ------------------------------------------------------------
+
+    def list_held_prompts(self) -> list[str]:
+        self._check_open()
+        return self._history_prompts()
+
+    def _history_prompts(self) -> list[str]:
+        # The server answers the whole union in one request (a superset is what callers union).
+        return [str(p) for p in self._json(self._call("GET", f"{API}/prompts:held"))]
+
+    def _read_trash(self, prompt_id: str | None) -> list[TrashedVersion]:
+        params = {"prompt_id": prompt_id} if prompt_id is not None else None
+        body = self._json(self._call("GET", f"{API}/trash:read", params=params))
+        return [
+            TrashedVersion(
+                TrashEntry.model_validate(item["entry"]),
+                version_from_data(item["version"], "trash"),
+            )
+            for item in body
+        ]
+
+    def _import_events(self, prompt_id: str, events: list[LabelEvent]) -> int:
+        content = json.dumps([e.model_dump(mode="json") for e in events]).encode("utf-8")
+        response = self._call(
+            "POST",
+            f"{prompt_path(prompt_id)}/history:import",
+            content=content,
+            context={"prompt_id": prompt_id},
+        )
+        return int(self._json(response)["appended"])
+
+    def _import_trashed(self, item: TrashedVersion) -> bool:
+        body = {
+            "entry": item.entry.model_dump(mode="json"),
+            "version": json.loads(encode_version(item.version)),
+        }
+        response = self._call(
+            "POST",
+            f"{API}/trash:import",
+            content=json.dumps(body).encode("utf-8"),
+            context={"prompt_id": item.entry.prompt_id, "version": item.entry.version},
+        )
+        return bool(self._json(response)["added"])
 
     # -- maintenance -------------------------------------------------------------------
 
