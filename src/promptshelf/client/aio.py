@@ -17,7 +17,6 @@ import asyncio
 import os
 import time
 from collections.abc import Iterable, Mapping
-from time import monotonic as _monotonic
 from types import TracebackType
 from typing import Any
 
@@ -75,7 +74,11 @@ class AsyncPromptClient:
             fallback=fallback,
             retry_after=retry_after,
             default_label=default_label,
+            fresh_index=True,
         )
+        assert self._core.fresh is not None
+        self._fresh_labels = self._core.fresh.labels
+        self._fresh_pinned = self._core.fresh.pinned
         self._entries = self._core.entries
         self._default_label = self._core.default_label
         self._http = httpx.AsyncClient(
@@ -94,13 +97,12 @@ class AsyncPromptClient:
         fallback: Fallback | None = _NO_FALLBACK,
     ) -> ServedVersion:
         """See :meth:`PromptClient.get`."""
-        entry = self._entries.get(
-            (prompt_id, "label", label or self._default_label)
-            if version is None
-            else (prompt_id, "version", version)
-        )
-        if entry is not None and _monotonic() < entry.fresh_until:
-            return entry.value
+        if version is None:
+            found = self._fresh_labels.get((prompt_id, label or self._default_label))
+        else:
+            found = self._fresh_pinned.get((prompt_id, version))
+        if found is not None:
+            return found
         return await self._get_slow(self._core.key(prompt_id, label, version), fallback)
 
     async def render(

@@ -4,7 +4,8 @@ Every answer is cached under ``(prompt_id, "label" | "version", name)`` with the
 version's ETag and two deadlines:
 
 * ``fresh_until`` = fetched + ``ttl``: until then the answer is served from
-  memory with no request at all (the hot path: one dict lookup and one clock read);
+  memory with no request at all (the hot path: one dict lookup; a timer thread takes
+  each answer out of that dict at its deadline, see :class:`FreshIndex`);
 * ``stale_until`` = ``fresh_until`` + ``stale_while_revalidate``: until then the
   cached answer is still served at once while one background request revalidates
   it (``If-None-Match``; a 304 costs no body).
