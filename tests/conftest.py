@@ -142,6 +142,8 @@ REOPENERS: dict[str, Callable[[Any, pytest.FixtureRequest], Reopen]] = {
         (store.url,),
         fork_safe=False,  # a pool of threads and connections
     ),
+    # Another process reaches the same server; spawned, as this one runs the server's thread.
+    "http": lambda store, request: Reopen(type(store), (store.url,), fork_safe=False),
 }
 
 

@@ -142,10 +142,11 @@ class LabelMove(BaseModel):
     )
 
 
-def _actor(who: Principal, claimed: str | None) -> str:
-    """The actor a label change records: an admin key may name another (the HTTP storage
-    backend and migrations carry the original actor over); anyone else is who they are."""
-    return claimed if claimed is not None and who.has("admin") else who.actor
+def _actor(who: Principal, claimed: str | None, given: bool) -> str | None:
+    """The actor a label change records: an admin key may name another, or none (the HTTP
+    storage backend and migrations carry the original actor over, even a missing one);
+    anyone else is recorded as who they are."""
+    return claimed if given and who.has("admin") else who.actor
 
 
 def _check_precondition(request: Request, events: list[LabelEvent], label: str) -> None:
@@ -190,7 +191,7 @@ async def put_label(request: Request, prompt_id: str, label: str, body: LabelMov
         pid,
         name,
         number,
-        actor=_actor(who, body.actor),
+        actor=_actor(who, body.actor, "actor" in body.model_fields_set),
         reason=body.reason,
     )
     etag = f'"label-{event.seq}"'
@@ -211,6 +212,7 @@ async def delete_label(
     label: str,
     reason: str | None = None,
     actor: str | None = Query(None, max_length=200),
+    no_actor: bool = Query(False, description="admin: record no actor (migrations)"),
 ) -> Response:
     who = principal(request)
     state = state_of(request)
@@ -219,7 +221,11 @@ async def delete_label(
     events = await state.read(state.storage.label_history, pid)
     _check_precondition(request, events, name)
     removed = await state.write(
-        state.storage.remove_label, pid, name, actor=_actor(who, actor), reason=reason
+        state.storage.remove_label,
+        pid,
+        name,
+        actor=_actor(who, None if no_actor else actor, no_actor or actor is not None),
+        reason=reason,
     )
     if not removed:
         raise missing_label(pid, name)

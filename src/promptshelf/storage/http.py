@@ -186,7 +186,9 @@ class HTTPStorage(VersionStorage):
             body = {"version": version, "actor": actor, "reason": reason}
             response = self._call("PUT", path, ok=(200, 201), body=body, context=context)
             return LabelEvent.model_validate(self._json(response))
-        params = {k: v for k, v in (("actor", actor), ("reason", reason)) if v is not None}
+        params: dict[str, str] = {"actor": actor} if actor is not None else {"no_actor": "true"}
+        if reason is not None:
+            params["reason"] = reason
         response = self._call("DELETE", path, ok=(204, 404), params=params, context=context)
         if response.status_code == 404:
             self._not_found_ok(response)
