@@ -10,6 +10,7 @@ the main API module stays about prompts.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -200,3 +201,31 @@ def _parse(kind: Any, body: bytes, what: str) -> Any:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise ValidationError(f"not a {what}: {where}: {first['msg']}") from None
+
+
+class _Purge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prompt_id: str
+    version: str
+    trashed_at: datetime | None = None
+
+
+@router.post(
+    "/purge",
+    tags=["transfer"],
+    summary="Remove a live version (no trash copy), or one trash copy, for good: admin",
+    responses={409: _PROBLEM, **_ERRORS},
+)
+async def purge(request: Request) -> Response:
+    principal(request, "admin")
+    state = state_of(request)
+    item = _parse(_Purge, await request.body(), "purge request")
+    if item.trashed_at is None:
+        done = await state.write(state.storage.purge_version, item.prompt_id, item.version)
+    else:
+        entry = TrashEntry(
+            prompt_id=item.prompt_id, version=item.version, deleted_at=item.trashed_at
+        )
+        done = await state.write(state.storage.purge_trashed, entry)
+    return json_response({"purged": done})

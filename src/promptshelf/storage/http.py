@@ -276,6 +276,20 @@ class HTTPStorage(VersionStorage):
         )
         return bool(self._json(response)["added"])
 
+    def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
+        body = {
+            "prompt_id": prompt_id,
+            "version": version,
+            "trashed_at": None if trashed_at is None else trashed_at.isoformat(),
+        }
+        response = self._call(
+            "POST",
+            f"{API}/purge",
+            content=json.dumps(body).encode("utf-8"),
+            context={"prompt_id": prompt_id, "version": version},
+        )
+        return bool(self._json(response)["purged"])
+
     # -- maintenance -------------------------------------------------------------------
 
     def verify(self) -> VerifyReport:
