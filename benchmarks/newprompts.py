@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import build_store, make_version, quiesce
+from common import build_store, make_version, quiesce
 
 from promptshelf import FileSystemStorage
 

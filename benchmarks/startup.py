@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import build_store
+from common import build_store
 
 RUNS = 9
 READ_ONE = (
