@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ...cache import LRUCache
+from ...copying import fresh_copy
 from ...errors import (
     ConfigurationError,
     CorruptVersionError,
@@ -35,7 +36,7 @@ from ...errors import (
     SymlinkError,
     VersionConflictError,
 )
-from ...models import STORED, LabelEvent, PromptVersion, TrashEntry
+from ...models import LabelEvent, PromptVersion, TrashEntry
 from .. import integrity
 from ..base import (
     MAX_VERSION_BYTES,
@@ -80,11 +81,15 @@ def _ident(st: os.stat_result) -> _Ident:
 
 @dataclass(frozen=True)
 class _Cached:
-    """Immutable bytes of a version, the file they came from and its directory's stamp."""
+    """A version as read, the file it came from and its directory's stamp.
+
+    ``version`` is a private master no caller ever holds: a hit hands out
+    :func:`fresh_copy` of it (a few µs), never the object, and never re-parses.
+    """
 
     ident: _Ident
     dir_stamp: Stamp | None
-    data: bytes
+    version: PromptVersion
     name: str  # the plain or the compressed file
 
 
@@ -194,7 +199,7 @@ class FileSystemStorage(VersionStorage):
             except OSError:
                 st = None
             if st is not None and _ident(st) == cached.ident:
-                return PromptVersion.model_validate_json(cached.data, context=STORED)
+                return fresh_copy(cached.version)
             self._cache.discard((prompt_id, version))
             self._cache.count_miss()
         with (
@@ -216,7 +221,8 @@ class FileSystemStorage(VersionStorage):
             except FileNotFoundError:
                 continue
             if self.use_cache and settled(loaded.stat, time.time_ns()):
-                entry = _Cached(_ident(loaded.stat), dir_stamp, loaded.canonical, name)
+                master = fresh_copy(loaded.version)  # the caller gets loaded.version
+                entry = _Cached(_ident(loaded.stat), dir_stamp, master, name)
                 self._cache.put((prompt_id, version), entry)
             return loaded.version
         return None
@@ -252,7 +258,7 @@ class FileSystemStorage(VersionStorage):
         """
         cached = self._cache.get((prompt_id, number)) if self.use_cache else None
         if cached is not None and listing.trusted and cached.dir_stamp == listing.stamp:
-            return PromptVersion.model_validate_json(cached.data, context=STORED)
+            return fresh_copy(cached.version)
         return self._load(prompt_id, number, cached)
 
     def _listing(self, prompt_id: str) -> Listing:
