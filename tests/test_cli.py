@@ -58,20 +58,20 @@ def test_init_import_list(store: str) -> None:
     assert again.stdout == "imported 0 version(s) of 3 prompt(s); 6 already present\n"
     listing = run(store, "list")
     assert listing.stdout == (
-        "PROMPT             LATEST  VERSIONS  UPDATED\n"
+        "PROMPT_ID          LATEST  VERSIONS  UPDATED\n"
         "wf_001_llm_1       1.2.0   3         2026-11-24 09:28:05\n"
         "wf_001_llm_2       1.1.0   2         2026-11-24 09:28:05\n"
         "wf_002_classifier  1.0.0   1         2026-11-24 09:28:05\n"
     )
     rows = json.loads(run(store, "list", "--json").stdout)
     assert rows[0] == {
-        "prompt": "wf_001_llm_1",
+        "prompt_id": "wf_001_llm_1",
         "latest": "1.2.0",
         "versions": 3,
         "updated": "2026-11-24T09:28:05.561806",
     }
     lines = run(store, "list", "--nl").stdout.splitlines()
-    assert [json.loads(line)["prompt"] for line in lines] == [
+    assert [json.loads(line)["prompt_id"] for line in lines] == [
         "wf_001_llm_1",
         "wf_001_llm_2",
         "wf_002_classifier",
@@ -221,14 +221,14 @@ def test_import_single_json_and_sharded_store(store: str, tmp_path: Path) -> Non
     assert run(store, "import", str(tmp_path / "sharded")).stdout.startswith(
         "imported 2 version(s) of 2 prompt(s)"
     )
-    assert run(str(tmp_path / "sharded"), "list", "--json").stdout.count('"prompt"') == 2
+    assert run(str(tmp_path / "sharded"), "list", "--json").stdout.count('"prompt_id"') == 2
 
 
 def test_init_sharded(store: str) -> None:
     assert run(store, "init", "--sharding").exit_code == 0
     assert run(store, "save", "p", "--text", "x").exit_code == 0
     assert any(len(p.name) == 2 for p in Path(store).iterdir() if p.is_dir())
-    assert json.loads(run(store, "list", "--json").stdout)[0]["prompt"] == "p"
+    assert json.loads(run(store, "list", "--json").stdout)[0]["prompt_id"] == "p"
 
 
 # -- bad input: one line on stderr, the right exit code, nothing written ------------------
@@ -508,3 +508,20 @@ def test_render(seeded: str) -> None:
     extra = run(seeded, "render", "wf_001_llm_2", "-V", "text=x", "-V", "tone=dry")
     assert "Warning: tone is not used" in extra.stderr
     assert run(seeded, "render", "wf_001_llm_2", "-V", "novalue").exit_code == 2
+
+
+def test_every_error_code_in_the_source_is_in_the_readme() -> None:
+    """Grep the source for codes (string literals shaped like ``FS-LOAD-001``); each one
+    the program can print must have a row in one of README's code tables."""
+    source = Path(__file__).resolve().parents[1] / "src" / "promptshelf"
+    found: set[str] = set()
+    for path in source.rglob("*.py"):
+        found |= set(re.findall(r"[\"']([A-Z]{2,}(?:-[A-Z0-9]+)+)[\"']", path.read_text()))
+    first_cells = [
+        line.split("|")[1] for line in README.read_text().splitlines() if line.startswith("| `")
+    ]
+    documented = {code for cell in first_cells for code in re.findall(r"`([A-Z0-9-]+)`", cell)}
+    assert found, "the grep found no codes at all"
+    assert not found - documented, (
+        f"codes missing from README's tables: {sorted(found - documented)}"
+    )

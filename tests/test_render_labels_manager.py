@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from promptshelf import VersionManager, VersionStorage
-from promptshelf.errors import LabelError, LabelNotFoundError, RenderError, VariableMismatchError
+from promptshelf.errors import (
+    LabelError,
+    LabelNotFoundError,
+    RenderError,
+    VariableMismatchError,
+    VersionNotFoundError,
+)
 from promptshelf.models import RenderWarning, placeholders
 
 from helpers import make_analysis, make_prompt, make_version
@@ -153,3 +159,26 @@ def test_promote_and_rollback_label(manager: VersionManager) -> None:
         manager.rollback_label(pid, "staging")  # it pointed nowhere before
     with pytest.raises(LabelNotFoundError):
         manager.rollback_label(pid, "canary")
+
+
+def test_rollback_label_twice_steps_back_twice(manager: VersionManager) -> None:
+    pid = "wf_001_llm_1"
+    for number in ("1.0.0", "1.0.1", "1.0.2"):
+        manager.promote(pid, number)
+    assert manager.rollback_label(pid, "production").to_version == "1.0.1"
+    assert manager.rollback_label(pid, "production").to_version == "1.0.0"  # not 1.0.2 again
+    with pytest.raises(LabelError):
+        manager.rollback_label(pid, "production")  # nothing before 1.0.0
+    manager.promote(pid, "1.0.2")  # a new move after the undos: one undo goes back to 1.0.0
+    assert manager.rollback_label(pid, "production").to_version == "1.0.0"
+
+
+def test_a_parent_must_be_an_existing_version(manager: VersionManager) -> None:
+    pid = "wf_001_llm_1"
+    with pytest.raises(VersionNotFoundError):
+        manager.create_version(make_prompt(text="x {{document}}"), make_analysis(), None, "9.9.9")
+    assert manager.storage.list_version_numbers(pid) == ["1.0.0", "1.0.1", "1.0.2"]
+    made = manager.create_version(
+        make_prompt(text="y {{document}}"), make_analysis(), None, "1.0.0"
+    )
+    assert made.parent_version == "1.0.0"

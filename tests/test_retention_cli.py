@@ -55,7 +55,9 @@ def test_retain_apply_on_linear_and_branching_histories(tmp_path: Path) -> None:
     assert store.list_version_numbers("b") == ["1.0.0", "1.1.0", "1.1.1", "1.1.2", "1.2.0", "1.3.0"]
     plain = CliRunner().invoke(cli, [*argv, "--apply", "--json"])
     assert plain.exit_code == 0
-    assert json.loads(plain.stdout)["removed"] == [["b", "1.0.0"], ["b", "1.1.0"], ["b", "1.1.1"]]
+    assert json.loads(plain.stdout)["removed"] == [  # objects with named keys, not pairs
+        {"prompt_id": "b", "version": number} for number in ("1.0.0", "1.1.0", "1.1.1")
+    ]
     assert store.list_version_numbers("b") == ["1.1.2", "1.2.0", "1.3.0"]
     assert store.list_version_numbers("p000") == ["1.4.0"]
     bad = CliRunner().invoke(cli, [*argv, "--keep-lineage", "../x"])

@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from . import diff, semver
@@ -27,11 +26,13 @@ from .errors import (
 )
 from .ids import validate_prompt_id
 from .models import (
+    LabelAction,
     LabelEvent,
     OptimizationResult,
     Prompt,
     PromptAnalysis,
     PromptVersion,
+    utc_now,
     variable_warnings,
 )
 from .storage.base import VersionStorage, missing_label
@@ -81,11 +82,12 @@ class VersionManager:
 
         ``metadata`` is merged over the defaults (``author``, ``strategy``) and
         stored with the version, as are ``config`` (model settings, free JSON)
-        and ``commit_message``. With ``skip_if_unchanged``, when the latest
-        version has the same text, messages, role, variables, context and
-        config, that version is returned and nothing is saved. A prompt keeps
-        its kind: a chat version after a text one (or back) raises
-        ``PromptKindError``.
+        and ``commit_message``. ``parent_version`` must name an existing version
+        of the prompt (``VersionNotFoundError`` otherwise). With
+        ``skip_if_unchanged``, when the latest version has the same text,
+        messages, role, variables, context and config, that version is returned
+        and nothing is saved. A prompt keeps its kind: a chat version after a
+        text one (or back) raises ``PromptKindError``.
         """
         latest = self._storage.get_latest_version(prompt.id)
         if latest is not None:
@@ -96,6 +98,12 @@ class VersionManager:
                 and latest.config == config
             ):
                 return latest
+        if parent_version is not None and (
+            self._storage.get_version(prompt.id, parent_version) is None
+        ):
+            raise VersionNotFoundError(
+                prompt.id, parent_version, {"reason": "a parent must be an existing version"}
+            )
         analysis = self._checked_variables(prompt, analysis)
         base_metadata: dict[str, Any] = {
             "author": "baseline" if optimization_result is None else "optimizer",
@@ -111,7 +119,7 @@ class VersionManager:
                 analysis=analysis,
                 optimization_result=optimization_result,
                 parent_version=parent_version,
-                created_at=datetime.now(),
+                created_at=utc_now(),
                 metadata=dict(base_metadata),
                 config=config,
                 commit_message=commit_message,
@@ -261,7 +269,7 @@ class VersionManager:
                 analysis=target.analysis,
                 optimization_result=None,
                 parent_version=latest,
-                created_at=datetime.now(),
+                created_at=utc_now(),
                 metadata={
                     "author": author,
                     "strategy": None,
@@ -295,13 +303,21 @@ class VersionManager:
     def rollback_label(
         self, prompt_id: str, label: str, *, actor: str | None = None, reason: str | None = None
     ) -> LabelEvent:
-        """Move ``label`` back to the version it pointed at before its last move."""
-        history = self._storage.label_history(prompt_id, label)
+        """Move ``label`` back to where it pointed before its last move, like an undo: calling
+        it twice steps back twice. A move that returns the label to where it was before its
+        previous move counts as undoing that move; a removal starts the history afresh."""
         current = self._storage.get_label(prompt_id, label)
-        if current is None or not history:
+        if current is None:
             raise missing_label(prompt_id, label)
-        previous = history[-1].from_version
-        if previous is None:
+        positions: list[str] = []  # where the label was, oldest first, undone moves popped
+        for event in self._storage.label_history(prompt_id, label):
+            if event.action is LabelAction.REMOVE or event.to_version is None:
+                positions = []
+            elif positions[-2:-1] == [event.to_version] and event.from_version == positions[-1]:
+                positions.pop()
+            else:
+                positions.append(event.to_version)
+        if len(positions) < 2:
             raise LabelError(
                 f"label {label!r} of {prompt_id!r} pointed nowhere before {current}",
                 context={"prompt_id": prompt_id, "label": label, "version": current},
@@ -309,7 +325,7 @@ class VersionManager:
         return self._storage.set_label(
             prompt_id,
             label,
-            previous,
+            positions[-2],
             actor=actor,
             reason=reason or f"rollback of {label} from {current}",
         )

@@ -25,7 +25,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
@@ -50,6 +50,12 @@ from .errors import RenderError
 PLACEHOLDER = re.compile(
     r"\{\{(?:\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*|#([A-Za-z0-9_][A-Za-z0-9_.-]*)#)\}\}"
 )
+
+
+def utc_now() -> datetime:
+    """Now, in UTC, with its timezone: every timestamp promptshelf writes carries one. Naive
+    timestamps (the original implementation wrote those) still read, unchanged."""
+    return datetime.now(timezone.utc)
 
 
 class RenderWarning(UserWarning):
@@ -217,7 +223,7 @@ class Prompt(BaseModel):
     role: str = "system"
     variables: list[str] = Field(default_factory=list)
     context: dict[str, Any] = Field(default_factory=dict)
-    extracted_at: datetime = Field(default_factory=datetime.now)
+    extracted_at: datetime = Field(default_factory=utc_now)
     messages: list[ChatMessage] | None = None
 
     @model_validator(mode="before")
@@ -301,7 +307,7 @@ class PromptAnalysis(BaseModel):
     issues: list[PromptIssue] = Field(default_factory=list)
     suggestions: list[PromptSuggestion] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    analyzed_at: datetime = Field(default_factory=datetime.now)
+    analyzed_at: datetime = Field(default_factory=utc_now)
 
 
 class OptimizationResult(BaseModel):
@@ -317,7 +323,7 @@ class OptimizationResult(BaseModel):
     confidence: float = Field(..., ge=0.0, le=1.0)
     changes: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    optimized_at: datetime = Field(default_factory=datetime.now)
+    optimized_at: datetime = Field(default_factory=utc_now)
 
 
 #: Validation context of a version read from a store: unknown top-level keys are kept.
@@ -339,7 +345,7 @@ class PromptVersion(BaseModel):
     analysis: PromptAnalysis
     optimization_result: OptimizationResult | None = None
     parent_version: str | None = None
-    created_at: datetime = Field(default_factory=datetime.now)
+    created_at: datetime = Field(default_factory=utc_now)
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: The model settings this version runs with (free JSON: model, provider, temperature ...).
     config: dict[str, Any] | None = None
@@ -464,7 +470,7 @@ class LabelEvent(BaseModel):
     to_version: str | None = None
     actor: str | None = None
     reason: str | None = None
-    at: datetime = Field(default_factory=datetime.now)
+    at: datetime = Field(default_factory=utc_now)
 
 
 def labels_after(events: list[LabelEvent]) -> dict[str, str]:

@@ -63,7 +63,7 @@ def emit(rows: Sequence[dict[str, Any]], columns: Sequence[str], fmt: str) -> No
 
 
 def emit_mapping(data: dict[str, Any], fmt: str) -> None:
-    """A record as ``key  value`` lines, or as JSON (``nl``: on one line)."""
+    """A record as ``key  value`` lines, as JSON, or as one JSON line (``nl``)."""
     if fmt == "json":
         click.echo(dumps(data))
         return
@@ -79,6 +79,14 @@ def emit_mapping(data: dict[str, Any], fmt: str) -> None:
         else:
             shown = _cell(value)
         click.echo(f"{key.ljust(width)}  {shown}")
+
+
+def result(message: str, data: dict[str, Any], fmt: str) -> None:
+    """What a command did: ``message`` for people, ``data`` (an object) for ``--json``/``--nl``."""
+    if fmt in ("json", "nl"):
+        emit_mapping(data, fmt)
+    else:
+        click.echo(message)
 
 
 def dumps(value: Any) -> str:

@@ -29,6 +29,7 @@ from . import semver
 from .errors import ConfigurationError, LabelInUseError
 from .ids import validate_name
 from .models import PromptVersion
+from .progress import Progress, Tally
 from .storage.base import VersionStorage
 
 #: ``keep_lineage_of`` entry that means every label.
@@ -104,11 +105,18 @@ def versions_to_keep(
 
 
 def apply_retention(
-    storage: VersionStorage, policy: RetentionPolicy, *, dry_run: bool = True
+    storage: VersionStorage,
+    policy: RetentionPolicy,
+    *,
+    dry_run: bool = True,
+    progress: Progress | None = None,
 ) -> RetentionReport:
-    """Remove (into the trash) what ``policy`` does not keep; ``dry_run`` only reports it."""
+    """Remove (into the trash) what ``policy`` does not keep; ``dry_run`` only reports it.
+    ``progress(done, total)`` counts the versions decided on."""
     report = RetentionReport(dry_run=dry_run)
     now = datetime.now()
+    total = storage.get_storage_stats()["total_versions"] if progress else 0
+    tally = Tally(progress, total)
     for prompt_id in storage.list_prompts():
         versions = storage.list_versions(prompt_id)
         keep = versions_to_keep(versions, storage.list_labels(prompt_id), policy, now)
@@ -123,4 +131,6 @@ def apply_retention(
                     report.kept += 1
                     continue
             report.removed.append((prompt_id, version))
+        tally.add(len(versions))
+    tally.finish()
     return report

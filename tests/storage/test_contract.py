@@ -641,3 +641,36 @@ def test_purge_removes_for_good_without_a_trash_copy(storage: VersionStorage) ->
     assert storage.list_trash() == [] and storage.list_prompts() == []
     with pytest.raises(InvalidPromptIdError):
         storage.purge_version("../x", "1.0.0")
+
+
+def test_a_label_set_where_it_points_is_not_recorded(storage: VersionStorage) -> None:
+    storage.save_version(make_version("p", "1.0.0"))
+    storage.save_version(make_version("p", "1.1.0"))
+    first = storage.set_label("p", "production", "1.0.0", actor="ana")
+    again = storage.set_label("p", "production", "1.0.0", actor="bo")  # a no-op
+    assert (again.seq, again.to_version, again.actor) == (first.seq, "1.0.0", "ana")
+    storage.set_label("p", "production", "1.1.0")
+    storage.set_label("p", "production", "1.1.0")
+    assert [(e.action.value, e.from_version, e.to_version) for e in storage.label_history("p")] == [
+        ("set", None, "1.0.0"),
+        ("move", "1.0.0", "1.1.0"),
+    ]
+
+
+def test_timestamps_carry_utc_and_naive_ones_still_read(storage: VersionStorage) -> None:
+    from datetime import datetime, timedelta
+
+    from promptshelf import PromptAnalysis, VersionManager
+
+    from helpers import make_prompt
+
+    analysis = PromptAnalysis(prompt_id="p", overall_score=1, clarity_score=2, efficiency_score=3)
+    made = VersionManager(storage).create_version(make_prompt("p"), analysis)
+    stored = storage.get_version("p", made.version)
+    assert stored is not None and stored.created_at.utcoffset() == timedelta(0)
+    assert stored.analysis.analyzed_at.utcoffset() == timedelta(0)
+    assert storage.set_label("p", "production", made.version).at.utcoffset() == timedelta(0)
+    storage.save_version(make_version("old", "1.0.0"))  # naive, as the original wrote them
+    old = storage.get_version("old", "1.0.0")
+    assert old is not None and old.created_at == datetime(2026, 1, 1, 12, 0)
+    assert old.created_at.tzinfo is None  # read as written, never shifted

@@ -91,8 +91,9 @@ class StoreMachine(RuleBasedStateMachine):
         except VersionNotFoundError:
             assert (prompt, version) not in self.live
             return
+        if self.labels.get((prompt, label)) != version:  # a no-op records nothing
+            self.history[prompt] = self.history.get(prompt, 0) + 1
         self.labels[(prompt, label)] = version
-        self.history[prompt] = self.history.get(prompt, 0) + 1
 
     @rule(prompt=PROMPTS, label=LABELS)
     def remove_label(self, prompt: str, label: str) -> None:

@@ -13,7 +13,7 @@ from ..errors import ConfigurationError
 from ..retention import RetentionPolicy
 from ..storage import FileSystemStorage, VersionStorage
 from ..storage.filesystem import reshard as reshard_store
-from .options import opened, output_options, store_option, with_store
+from .options import opened, output_options, progress_bar, store_option, with_store
 
 
 @click.command()
@@ -29,7 +29,9 @@ def stats(storage: VersionStorage, fmt: str) -> None:
 @with_store()
 def rebuild_index(storage: VersionStorage, fmt: str) -> None:
     """Re-read every prompt and rewrite the index (filesystem stores)."""
-    render.emit_mapping(storage.rebuild_index(), fmt)
+    with progress_bar("indexing") as progress:
+        done = storage.rebuild_index(progress=progress)
+    render.emit_mapping(done, fmt)
 
 
 @click.command()
@@ -37,9 +39,10 @@ def rebuild_index(storage: VersionStorage, fmt: str) -> None:
 @with_store()
 def verify(storage: VersionStorage, fmt: str) -> None:
     """Read every version and check it; list each problem with its location (exit 1 if any)."""
-    report = storage.verify()
+    with progress_bar("verifying") as progress:
+        report = storage.verify(progress=progress)
     if fmt in ("json", "nl"):
-        click.echo(render.dumps(report.to_dict()))
+        render.emit_mapping(report.to_dict(), fmt)
     elif report.ok:
         click.echo(
             f"OK: {report.checked_prompts} prompt(s), {report.checked_versions} version(s) checked"
@@ -60,9 +63,10 @@ def verify(storage: VersionStorage, fmt: str) -> None:
 @with_store()
 def repair(storage: VersionStorage, fmt: str) -> None:
     """Fix what verify reports: damaged versions to the quarantine, indexes rebuilt."""
-    report = storage.repair()
+    with progress_bar("repairing") as progress:
+        report = storage.repair(progress=progress)
     if fmt in ("json", "nl"):
-        click.echo(render.dumps(report.to_dict()))
+        render.emit_mapping(report.to_dict(), fmt)
     elif not report.actions:
         click.echo("Nothing to repair")
     else:
@@ -104,9 +108,12 @@ def retain(
     policy = RetentionPolicy(
         keep_last=keep_last, keep_younger_than=age, keep_lineage_of=frozenset(lineage)
     )
-    report = storage.apply_retention(policy, dry_run=not apply_)
+    with progress_bar("retaining") as progress:
+        report = storage.apply_retention(policy, dry_run=not apply_, progress=progress)
     if fmt in ("json", "nl"):
-        click.echo(render.dumps(report.to_dict()))
+        data = report.to_dict()
+        data["removed"] = [{"prompt_id": p, "version": v} for p, v in report.removed]
+        render.emit_mapping(data, fmt)
         return
     verb = "Moved to the trash" if apply_ else "Would move to the trash (dry run; --apply to do it)"
     click.echo(f"{verb}: {len(report.removed)} version(s); {report.kept} kept")
@@ -122,22 +129,30 @@ def retain(
     show_default=True,
     help="Leave each prompt's newest N uncompressed.",
 )
+@output_options
 @with_store()
-def compress(storage: VersionStorage, keep: int) -> None:
+def compress(storage: VersionStorage, keep: int, fmt: str) -> None:
     """Gzip older versions of a filesystem store (transparent to every reader)."""
     if not isinstance(storage, FileSystemStorage):
         raise ConfigurationError(f"compress works on filesystem stores, not {storage.backend_name}")
-    click.echo(f"Compressed {storage.compress(keep_recent=keep)} version(s)")
+    with progress_bar("compressing") as progress:
+        count = storage.compress(keep_recent=keep, progress=progress)
+    render.result(f"Compressed {count} version(s)", {"compressed": count}, fmt)
 
 
 @click.command()
 @click.argument("prompt_id")
 @click.argument("version")
+@output_options
 @with_store()
-def restore(storage: VersionStorage, prompt_id: str, version: str) -> None:
+def restore(storage: VersionStorage, prompt_id: str, version: str, fmt: str) -> None:
     """Bring a deleted version back from the trash (never over an existing one)."""
     storage.restore_version(prompt_id, version)
-    click.echo(f"Restored {prompt_id} {version}")
+    render.result(
+        f"Restored {prompt_id} {version}",
+        {"prompt_id": prompt_id, "version": version, "restored": True},
+        fmt,
+    )
 
 
 @click.command()
@@ -189,12 +204,21 @@ def reshard(target: str, sharding: bool | None, shard_depth: int, fmt: str) -> N
 def trash(
     storage: VersionStorage, empty: bool, older_than: float | None, yes: bool, fmt: str
 ) -> None:
-    """List deleted versions kept in the trash, or empty it (asks first, unless --yes)."""
+    """List deleted versions kept in the trash, or empty it (asks first unless --yes)."""
+    if older_than is not None and not empty:
+        raise click.UsageError("--older-than goes with --empty")
     if empty:
-        if not yes:
-            click.confirm("Delete what is in the trash for good?", abort=True, err=True)
         age = None if older_than is None else timedelta(days=older_than)
-        click.echo(f"Removed {storage.empty_trash(older_than=age)} version(s) from the trash")
+        if not yes:
+            click.confirm(_empty_question(storage, older_than), abort=True, err=True)
+        removed = storage.empty_trash(older_than=age)
+        render.result(f"Removed {removed} version(s) from the trash", {"removed": removed}, fmt)
         return
     rows = [e.model_dump() for e in storage.list_trash()]
     render.emit(rows, ["prompt_id", "version", "deleted_at"], fmt)
+
+
+def _empty_question(storage: VersionStorage, older_than: float | None) -> str:
+    if older_than is None:
+        return f"Delete the {len(storage.list_trash())} version(s) in the trash for good?"
+    return f"Delete for good what was deleted more than {older_than:g} day(s) ago?"

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .. import jsonl
+from .. import jsonl, render
 from ..backup import backup_store, is_archive
 from ..errors import OptimizerError
 from ..migrate import MigrationReport, migrate
@@ -18,13 +18,14 @@ from ..models import PromptVersion
 from ..original import original_problems, write_original_index
 from ..storage import FileSystemStorage, InMemoryStorage, VersionStorage
 from ..storage.filesystem.index import detect_layout
-from .options import opened, with_store
+from .options import is_quiet, opened, output_options, with_store
 
 
 @click.command(name="import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
+@output_options
 @with_store(create=True)
-def import_(storage: VersionStorage, path: Path) -> None:
+def import_(storage: VersionStorage, path: Path, fmt: str) -> None:
     """Import a PromptVersion JSON file, a JSON-lines file, or a store in the original layout."""
     if path.is_dir():
         # use_index=False: importing reads the source and leaves it exactly as it was
@@ -35,7 +36,7 @@ def import_(storage: VersionStorage, path: Path) -> None:
         source.save_versions(_read_versions(path))
         if path.suffix == ".jsonl":
             jsonl.load_side_files(source, path)  # labels and trash exported beside it
-    _report(migrate(source, storage, progress=_progress("importing")), "imported")
+    _report(migrate(source, storage, progress=_progress("importing")), "imported", fmt)
 
 
 def _read_versions(path: Path) -> list[PromptVersion]:
@@ -68,7 +69,14 @@ def _bad_import(path: Path, item: int, why: str) -> OptimizerError:
     )
 
 
-def _report(report: MigrationReport, verb: str) -> None:
+def _report(report: MigrationReport, verb: str, fmt: str) -> None:
+    data = report.to_dict()  # named keys, not pairs, as every command's JSON
+    for key in ("conflicts", "missing_after"):
+        data[key] = [{"prompt_id": p, "version": v} for p, v in getattr(report, key)]
+    data["label_conflicts"] = [{"prompt_id": p, "reason": r} for p, r in report.label_conflicts]
+    data["trash_conflicts"] = [
+        {"prompt_id": p, "version": v, "deleted_at": d} for p, v, d in report.trash_conflicts
+    ]
     line = (
         f"{verb} {report.copied} version(s) of {report.prompts} prompt(s); "
         f"{report.skipped_identical} already present"
@@ -78,7 +86,7 @@ def _report(report: MigrationReport, verb: str) -> None:
             f"; {report.label_events_copied} label event(s) and "
             f"{report.trash_copied} trashed version(s) copied"
         )
-    click.echo(line)
+    render.result(line, data, fmt)
     for prompt_id, number in report.conflicts:
         click.echo(
             f"Error: {prompt_id} {number} differs from the existing version; kept the existing one",
@@ -99,7 +107,7 @@ def _report(report: MigrationReport, verb: str) -> None:
 
 
 def _progress(label: str) -> Callable[[int, int], None] | None:
-    if not sys.stderr.isatty():
+    if is_quiet():
         return None
     bar: list[Any] = []
 
@@ -116,20 +124,21 @@ def _progress(label: str) -> Callable[[int, int], None] | None:
 
 @click.command()
 @click.argument("dest")
+@output_options
 @with_store()
-def export(storage: VersionStorage, dest: str) -> None:
+def export(storage: VersionStorage, dest: str, fmt: str) -> None:
     """Export everything to DEST: a directory the original implementation reads (labels and
     trash beside it, where the original does not look), a .jsonl file, or a store URL."""
     if dest.endswith(".jsonl"):
-        _export_jsonl(storage, Path(dest))
+        _export_jsonl(storage, Path(dest), fmt)
     elif "://" in dest:
         with opened(dest, create=True) as target:
-            _report(migrate(storage, target, progress=_progress("exporting")), "exported")
+            _report(migrate(storage, target, progress=_progress("exporting")), "exported", fmt)
     else:
-        _export_original(storage, Path(dest))
+        _export_original(storage, Path(dest), fmt)
 
 
-def _export_original(storage: VersionStorage, dest: Path) -> None:
+def _export_original(storage: VersionStorage, dest: Path, fmt: str) -> None:
     """The original's layout and format: no checksums, nothing compressed, a current
     ``.index.json`` in its exact form; checked against its rules afterwards."""
     if dest.exists() and detect_layout(str(dest)):
@@ -147,30 +156,37 @@ def _export_original(storage: VersionStorage, dest: Path) -> None:
     problems = original_problems(dest)
     for problem in problems:
         click.echo(f"Error: the original implementation would not read {problem}", err=True)
-    _report(report, "exported")
+    _report(report, "exported", fmt)
     if problems:
         sys.exit(1)
 
 
-def _export_jsonl(storage: VersionStorage, path: Path) -> None:
+def _export_jsonl(storage: VersionStorage, path: Path, fmt: str) -> None:
     versions, events, trashed = jsonl.write(storage, path)
     labels, trash = jsonl.side_files(path)
     line = f"exported {versions} version(s) to {path}"
     line += f"; {events} label event(s) to {labels}" if events else ""
     line += f"; {trashed} trashed version(s) to {trash}" if trashed else ""
-    click.echo(line)
+    data = {
+        "exported": versions,
+        "label_events": events,
+        "trashed": trashed,
+        "dest": str(path),
+    }
+    render.result(line, data, fmt)
 
 
 @click.command(name="migrate")
 @click.argument("source")
 @click.argument("dest")
-def migrate_(source: str, dest: str) -> None:
+@output_options
+def migrate_(source: str, dest: str, fmt: str) -> None:
     """Copy everything from SOURCE to DEST (any two stores, or a backup archive as SOURCE):
     versions, labels and their history, the trash. Re-running skips what is there; nothing
     differing is overwritten."""
     if is_archive(source):  # a backup archive (promptshelf backup ... x.tar.gz): restore it
         with backup_store(source, create=False) as src, opened(dest, create=True) as dst:
-            _report(migrate(src, dst, progress=_progress("migrating")), "copied")
+            _report(migrate(src, dst, progress=_progress("migrating")), "copied", fmt)
         return
     with opened(source) as src, opened(dest, create=True) as dst:
-        _report(migrate(src, dst, progress=_progress("migrating")), "copied")
+        _report(migrate(src, dst, progress=_progress("migrating")), "copied", fmt)

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from ..ids import validate_name, validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry, labels_after
+from ..progress import Progress, Tally
 
 # Names other modules imported from here before the codec and the label-event logic
 # moved to modules of their own.
@@ -114,13 +115,17 @@ class VersionStorage(abc.ABC):
         actor: str | None = None,
         reason: str | None = None,
     ) -> LabelEvent:
-        """Point ``label`` at ``version`` (which must exist); returns the recorded event."""
+        """Point ``label`` at ``version`` (which must exist); returns the recorded event.
+
+        A label that already points at ``version`` is left alone and nothing is
+        recorded (the returned event is the one that put it there)."""
         self._check_open()
         validate_prompt_id(prompt_id)
         validate_name(label, "label")
         semver.parse(version)
         event = self._change_label(prompt_id, label, version, _text(actor), _text(reason))
-        assert event is not None  # setting a label always records an event
+        if event is None:  # it already pointed there: nothing recorded; the event that did it
+            return [e for e in self._label_events(prompt_id) if e.label == label][-1]
         return event
 
     def remove_label(
@@ -191,13 +196,16 @@ class VersionStorage(abc.ABC):
         cutoff = None if older_than is None else datetime.now() - older_than
         return self._empty_trash(cutoff)
 
-    def apply_retention(self, policy: RetentionPolicy, *, dry_run: bool = True) -> RetentionReport:
+    def apply_retention(
+        self, policy: RetentionPolicy, *, dry_run: bool = True, progress: Progress | None = None
+    ) -> RetentionReport:
         """Remove into the trash the versions ``policy`` does not keep (see
-        :mod:`promptshelf.retention`); with ``dry_run`` (the default) only report them."""
+        :mod:`promptshelf.retention`); with ``dry_run`` (the default) only report them.
+        ``progress(done, total)`` counts the versions decided on."""
         from ..retention import apply_retention
 
         self._check_open()
-        return apply_retention(self, policy, dry_run=dry_run)
+        return apply_retention(self, policy, dry_run=dry_run, progress=progress)
 
     def version_token(self, prompt_id: str, version: str) -> Hashable | None:
         """A cheap identity of what is stored for a version, for caches above the store.
@@ -371,24 +379,29 @@ class VersionStorage(abc.ABC):
             "total_versions": total,
         }
 
-    def rebuild_index(self) -> dict[str, Any]:
+    def rebuild_index(self, *, progress: Progress | None = None) -> dict[str, Any]:
         """Rebuild whatever index the backend keeps; databases maintain theirs themselves."""
         self._check_open()
         stats = self.get_storage_stats()
+        if progress is not None:
+            progress(stats["total_versions"], stats["total_versions"])
         return {"total_prompts": stats["total_prompts"], "total_versions": stats["total_versions"]}
 
-    def verify(self) -> VerifyReport:
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
         """Read every version and report each one that does not read back whole.
 
         Nothing is changed. A version deleted while the check runs is not a problem.
+        ``progress(done, total)`` is called after each version read.
         """
         self._check_open()
         report = VerifyReport(self.backend_name)
         self._verify_more(report)  # first: what is on disk before any read refreshes a cache
+        tally = Tally(progress, self._total_versions() if progress else 0)
         for prompt_id in self._prompts():
             report.checked_prompts += 1
             present = self._verify_numbers(prompt_id)
             for number in present:
+                tally.add()
                 report.checked_versions += 1
                 try:
                     found = self._verify_read(prompt_id, number)
@@ -420,20 +433,26 @@ class VersionStorage(abc.ABC):
                             f"label {label!r} points at {version}, which does not exist",
                         )
                     )
+        tally.finish()
         return report
 
-    def repair(self) -> RepairReport:
+    def _total_versions(self) -> int:
+        """How many versions the store holds, for progress (cheap where the backend can)."""
+        return int(self.get_storage_stats().get("total_versions", 0))
+
+    def repair(self, *, progress: Progress | None = None) -> RepairReport:
         """Fix what ``verify`` reports, losing nothing that is intact.
 
         Damaged versions are moved to a quarantine (never deleted), labels
         left pointing at missing versions are removed (and the removal
         recorded), indexes are rebuilt, dead temp files removed. Running it
         again finds nothing to do; if it is interrupted, running it again
-        finishes the work.
+        finishes the work. ``progress(done, total)`` counts the versions checked.
         """
         self._check_open()
         report = RepairReport(self.backend_name)
-        self._repair(report)
+        tally = Tally(progress, self._total_versions() if progress else 0)
+        self._repair(report, tally)
         for prompt_id in self._prompts():
             present = set(self._version_numbers(prompt_id))
             for label, version in sorted(self._labels(prompt_id).items()):
@@ -444,10 +463,11 @@ class VersionStorage(abc.ABC):
                     report.actions.append(
                         Action("LABEL-DANGLING", f"{prompt_id}:{label}", "label removed")
                     )
+        tally.finish()
         return report
 
-    def _repair(self, report: RepairReport) -> None:  # noqa: B027 - an optional hook
-        """Backend-specific repairs, recorded in ``report``."""
+    def _repair(self, report: RepairReport, tally: Tally) -> None:  # noqa: B027 - optional
+        """Backend-specific repairs, recorded in ``report``; ``tally.add`` per version checked."""
 
     def _verify_numbers(self, prompt_id: str) -> list[str]:
         """The versions ``verify`` reads; a backend whose listing repairs things lists plainly."""
@@ -505,7 +525,7 @@ class VersionStorage(abc.ABC):
         reason: str | None,
     ) -> LabelEvent | None:
         """Point ``label`` at ``version`` (None: remove it) and record the event, atomically
-        with the check that the version exists; None when a removal found nothing."""
+        with the check that the version exists; None when there was nothing to change."""
 
     @abc.abstractmethod
     def _label_events(self, prompt_id: str) -> list[LabelEvent]: ...

@@ -28,13 +28,16 @@ def next_label_event(
     actor: str | None,
     reason: str | None,
 ) -> LabelEvent | None:
-    """The event that moves ``label`` to ``to_version`` (None: removes it), or None if a
-    removal finds nothing to remove. Backends call this while holding their lock."""
+    """The event that moves ``label`` to ``to_version`` (None: removes it), or None if there
+    is nothing to change (a removal finds no label, a set finds it already there). Backends
+    call this while holding their lock."""
     current = labels_after(events).get(label)
     if to_version is None:
         if current is None:
             return None
         action = LabelAction.REMOVE
+    elif to_version == current:
+        return None  # a no-op is not a move: the history records only changes
     else:
         action = LabelAction.SET if current is None else LabelAction.MOVE
     return LabelEvent(

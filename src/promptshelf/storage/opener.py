@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, OptimizerError, StorageError, StoreNotFoundError
 from .base import VersionStorage
 from .filesystem.index import detect_layout
 
@@ -85,7 +86,9 @@ BACKENDS: dict[str, Backend] = {
             "max_size": int,
             "timeout": float,
             "durable": _bool,
+            "check": _bool,
             "create": _bool,
+            "connect_timeout": float,
         },
         install="pip install 'promptshelf[postgres]'",
     ),
@@ -133,14 +136,72 @@ def open_storage(
         backend, config = parse_config(target)
     else:
         text = os.fspath(target)
+        if not text.strip():
+            raise ConfigurationError("an empty store target names no store; give a path or URL")
         if text.endswith((".yaml", ".yml")) and "://" not in text:
             backend, config = parse_config(load_config(text))
         else:
             backend, config = parse_url(text)
     config.update(options)
-    if ALIASES.get(backend, backend) == "filesystem" and "enable_sharding" not in config:
-        config.update(detect_layout(str(config.get("storage_dir", DEFAULT_TARGET))))
+    if ALIASES.get(backend, backend) == "filesystem":
+        root = str(config.get("storage_dir", DEFAULT_TARGET))
+        check_store_dir(root, create=_bool(config.get("create", True)))
+        if "enable_sharding" not in config:
+            config.update(detect_layout(root))
     return build(backend, config)
+
+
+#: A version file's name, plain or compressed: what makes a directory a store.
+_VERSION_FILE = re.compile(r"\d+\.\d+\.\d+\.json(\.gz)?")
+#: Names only promptshelf puts at the top of a store.
+_STORE_MARKERS = (".index.json", ".trash", ".quarantine")
+
+
+def check_store_dir(root: str, *, create: bool) -> None:
+    """Refuse, before anything is written, a directory store that cannot be one.
+
+    A path under a file is an error (``FS-DIR-001``). Without ``create`` (a command
+    that only reads or changes an existing store) a directory that holds other
+    things than a store is refused (``STORE-NOT-FOUND``), so no index or lock is
+    ever written into someone's home directory.
+    """
+    probe = Path(root)
+    while not os.path.lexists(probe) and probe != probe.parent:
+        probe = probe.parent
+    if os.path.lexists(probe) and not probe.is_dir():
+        where = "is a file" if str(probe) == str(Path(root)) else f"is under the file {probe}"
+        raise ConfigurationError(
+            f"{root!r} {where}, not a directory: a store needs a directory",
+            error_code="FS-DIR-001",
+            context={"storage_dir": root, "file": str(probe)},
+        )
+    if create or not os.path.isdir(root) or _looks_like_store(root):
+        return
+    raise StoreNotFoundError(
+        f"{root!r} is a directory but not a promptshelf store (no .index.json, no version "
+        "files); nothing was written. Use init or save to create a store elsewhere",
+        context={"storage_dir": root},
+    )
+
+
+def _looks_like_store(root: str, depth: int = 3) -> bool:
+    """Empty, or holding promptshelf's own names or a version file (at most ``depth``
+    levels down: prompt dir, or shard then prompt dir); stops at the first sign."""
+    try:
+        with os.scandir(root) as scan:
+            entries = list(scan)
+    except OSError:
+        return True  # unreadable: let the backend report it with its own code
+    if depth == 3 and (not entries or any(e.name in _STORE_MARKERS for e in entries)):
+        return True
+    for entry in entries:
+        if depth < 3 and _VERSION_FILE.fullmatch(entry.name):
+            return True
+    return depth > 1 and any(
+        _looks_like_store(e.path, depth - 1)
+        for e in entries
+        if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)
+    )
 
 
 def build(backend: str, config: Mapping[str, Any]) -> VersionStorage:
@@ -174,7 +235,18 @@ def build(backend: str, config: Mapping[str, Any]) -> VersionStorage:
             f"the {name} backend needs {exc.name}: {spec.install or 'pip install promptshelf'}",
             context={"backend": name, "missing": exc.name},
         ) from exc
-    storage: VersionStorage = getattr(module, spec.cls)(**kwargs)
+    try:
+        storage: VersionStorage = getattr(module, spec.cls)(**kwargs)
+    except OptimizerError:
+        raise
+    except OSError as exc:  # a directory that cannot be created or opened
+        raise StorageError(
+            f"cannot open the {name} store: {exc.strerror or exc}: {exc.filename or ''}".rstrip(
+                ": "
+            ),
+            error_code="FS-DIR-001",
+            context={"backend": name, "errno": exc.errno},
+        ) from exc
     return storage
 
 

@@ -134,9 +134,13 @@ class PostgresStorage(SQLStorage):
         durable: bool = True,
         check: bool = True,
         create: bool = True,
+        connect_timeout: float = 2.0,
     ) -> None:
         """``check`` verifies a pooled connection before each use (one round trip); without
-        it a connection the server dropped surfaces once as ``ConnectionLostError``."""
+        it a connection the server dropped surfaces once as ``ConnectionLostError``.
+        ``connect_timeout``: how long opening waits for an unreachable server (a
+        ``connect_timeout`` in the URL wins). Without ``create`` a schema with no
+        promptshelf tables is refused and nothing is written."""
         psycopg, psycopg_pool = _driver()
         if not _IDENTIFIER.fullmatch(schema):
             raise ConfigurationError(
@@ -163,16 +167,53 @@ class PostgresStorage(SQLStorage):
             open=False,
             name="promptshelf",
         )
+        self.url_display = _redact(url)
+        self._probe(url, connect_timeout)
         with self._errors("connect"):
             self._pool.open(wait=True, timeout=timeout)
-        self.url_display = _redact(url)
-        if not create and not self._exists():
+        try:
+            if not create and not self._exists():
+                raise StoreNotFoundError(
+                    f"no promptshelf tables in schema {schema!r} of {self.url_display}; "
+                    "nothing was written",
+                    context={"schema": schema},
+                )
+            if self._current_version() != SCHEMA_VERSION:  # reads only, unless an upgrade
+                self._migrate()
+        except BaseException:
             self._pool.close()
-            raise StoreNotFoundError(
-                f"no promptshelf tables in schema {schema!r} of {self.url_display}",
-                context={"schema": schema},
-            )
-        self._migrate()
+            raise
+
+    def _probe(self, url: str, connect_timeout: float) -> None:
+        """One direct connection first: a server that is down or unreachable is reported
+        once, within ``connect_timeout`` seconds, instead of the pool retrying (and the
+        driver warning) until ``timeout``."""
+        conninfo = self._psycopg.conninfo
+        params = conninfo.conninfo_to_dict(url)
+        params.setdefault("connect_timeout", max(1, round(connect_timeout)))
+        try:
+            self._psycopg.connect(**params).close()
+        except self._psycopg.OperationalError as exc:
+            why = " ".join(str(exc).split())
+            if "refused" in why.lower():
+                why = f"connection refused ({why})"
+            raise ConnectionLostError(
+                f"cannot connect to PostgreSQL at {self.url_display}: {why}",
+                context={"action": "connect", "schema": self.schema},
+            ) from None
+
+    def _current_version(self) -> int:
+        with self._connection("open") as conn:
+            if not self._exists_in(conn, "promptshelf_meta"):
+                return 0
+            row = conn.execute(
+                f"SELECT value FROM \"{self.schema}\".promptshelf_meta WHERE key = 'schema_version'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def _exists_in(self, conn: psycopg.Connection[Any], table: str) -> bool:
+        row = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".{table}',)).fetchone()
+        return bool(row and row[0])
 
     def _exists(self) -> bool:
         with self._connection("open") as conn:
@@ -182,6 +223,7 @@ class PostgresStorage(SQLStorage):
         return bool(row and row[0])
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET TIME ZONE 'UTC'")  # ``timestamp`` columns hold UTC wall time
         if not self.durable:
             conn.execute("SET synchronous_commit = off")
 

@@ -10,6 +10,7 @@ version one descending index lookup.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -33,6 +34,15 @@ from .sqlshared import SQLStorage
 from .verify import Problem, VerifyReport
 
 SCHEMA_VERSION = 3
+
+#: The tables of the current schema (a store missing one is upgraded when opened).
+_TABLES = {
+    "promptshelf_meta",
+    "promptshelf_versions",
+    "promptshelf_trash",
+    "promptshelf_quarantine",
+    "promptshelf_label_events",
+}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS promptshelf_meta (
@@ -124,29 +134,76 @@ class SQLiteStorage(SQLStorage):
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        # Nothing is written before the file is known to be a promptshelf store (or one is
+        # being created): not even the WAL switch, which rewrites a foreign file's header.
+        self._read_only = not create and self.path.is_file() and not os.access(self.path, os.W_OK)
+        self._wal = False
+        try:
+            self._open(create)
+        except BaseException:
+            self.close()  # a refused open leaves no connection behind
+            raise
+
+    def _open(self, create: bool) -> None:
+        """Check the schema; create or upgrade it when needed and allowed."""
         with self._errors("open"):
             conn = self._conn()
-            conn.executescript(_SCHEMA)
-            conn.execute(
-                "INSERT OR IGNORE INTO promptshelf_meta VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
-            found = conn.execute(
-                "SELECT value FROM promptshelf_meta WHERE key = 'schema_version'"
-            ).fetchone()[0]
-            columns = {r[1] for r in conn.execute("PRAGMA table_info(promptshelf_versions)")}
-            if "sha256" not in columns:  # a schema 1 or 2 database
-                conn.execute("ALTER TABLE promptshelf_versions ADD COLUMN sha256 TEXT")
-            if int(found) < SCHEMA_VERSION:  # the script above created what was missing
-                conn.execute(
-                    "UPDATE promptshelf_meta SET value = ? WHERE key = 'schema_version'",
-                    (str(SCHEMA_VERSION),),
+            tables = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' "
+                    "AND name LIKE 'promptshelf%'"
                 )
-        if int(found) > SCHEMA_VERSION:
-            raise ConfigurationError(
-                f"{self.path} has schema version {found}; this promptshelf knows up to "
-                f"{SCHEMA_VERSION}: upgrade promptshelf",
-                context={"path": str(self.path), "schema_version": found},
+            }
+            if "promptshelf_versions" not in tables and not create:
+                raise StoreNotFoundError(
+                    f"{self.path} is not a promptshelf store (an SQLite database without "
+                    "promptshelf tables); nothing was written",
+                    context={"path": str(self.path)},
+                )
+            found = self._schema_version(conn, tables)
+            if found > SCHEMA_VERSION:
+                raise ConfigurationError(
+                    f"{self.path} has schema version {found}; this promptshelf knows up to "
+                    f"{SCHEMA_VERSION}: upgrade promptshelf",
+                    context={"path": str(self.path), "schema_version": found},
+                )
+            if found < SCHEMA_VERSION or _TABLES - tables:
+                if self._read_only:
+                    raise ConfigurationError(
+                        f"{self.path} is read-only and needs a schema upgrade "
+                        f"({found} to {SCHEMA_VERSION}): open it once with write access",
+                        context={"path": str(self.path), "schema_version": found},
+                    )
+                self._upgrade(conn, found)
+            if not self._read_only and str(self.path) != ":memory:":
+                self._wal = True
+                conn.execute("PRAGMA journal_mode = WAL")
+
+    @staticmethod
+    def _schema_version(conn: sqlite3.Connection, tables: set[str]) -> int:
+        if "promptshelf_meta" not in tables:
+            return 0
+        row = conn.execute(
+            "SELECT value FROM promptshelf_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    @staticmethod
+    def _upgrade(conn: sqlite3.Connection, found: int) -> None:
+        """Create what is missing (a new store, or one of an older schema)."""
+        conn.executescript(_SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO promptshelf_meta VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(promptshelf_versions)")}
+        if "sha256" not in columns:  # a schema 1 or 2 database
+            conn.execute("ALTER TABLE promptshelf_versions ADD COLUMN sha256 TEXT")
+        if found < SCHEMA_VERSION:  # the script above created what was missing
+            conn.execute(
+                "UPDATE promptshelf_meta SET value = ? WHERE key = 'schema_version'",
+                (str(SCHEMA_VERSION),),
             )
 
     # -- connections and errors ------------------------------------------------------
@@ -154,14 +211,18 @@ class SQLiteStorage(SQLStorage):
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
+            target = str(self.path)
+            if self._read_only:
+                target = f"{self.path.as_uri()}?mode=ro"
             conn = sqlite3.connect(
-                str(self.path),
+                target,
                 timeout=self.busy_timeout,
                 isolation_level=None,
                 check_same_thread=False,
+                uri=self._read_only,
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            if str(self.path) != ":memory:":
+            if self._wal:
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
             self._local.conn = conn

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from .. import semver
 from ..errors import CorruptVersionError, VersionConflictError
 from ..models import LabelEvent, PromptVersion, TrashEntry
+from ..progress import Tally
 from .base import (
     TrashedVersion,
     VersionStorage,
@@ -385,13 +386,14 @@ class SQLStorage(VersionStorage):
 
     # -- repair ---------------------------------------------------------------------------
 
-    def _repair(self, report: RepairReport) -> None:
+    def _repair(self, report: RepairReport, tally: Tally) -> None:
         """Rows that fail their checksum or validation move to the quarantine table."""
         with self._reading("repair") as conn:
             rows = self._run(
                 conn, f"SELECT prompt_id, {self._read_columns} FROM {self._versions_t}"
             ).fetchall()
         for prompt_id, *row in rows:
+            tally.add()
             try:
                 self._decode(tuple(row), prompt_id)
             except CorruptVersionError as exc:

@@ -17,6 +17,7 @@ import os
 import time
 
 from ...errors import ConfigurationError, CorruptStoreError, CorruptVersionError, SymlinkError
+from ...progress import Tally
 from ..base import labels_blocking
 from ..verify import Action, Problem, RepairReport, VerifyReport
 from . import io
@@ -28,7 +29,7 @@ from .tree import PromptDir, Tree, errors
 log = logging.getLogger(__name__)
 
 
-def repair(tree: Tree, report: RepairReport) -> None:
+def repair(tree: Tree, report: RepairReport, tally: Tally) -> None:
     """Quarantine what is damaged, remove dead temp files, tidy interrupted compressions.
     The caller then rebuilds its caches and the index."""
     found = VerifyReport("filesystem")
@@ -43,6 +44,7 @@ def repair(tree: Tree, report: RepairReport) -> None:
         with errors(f"repair prompt {prompt_id!r}", "FS-SAVE-001"), tree.locked(prompt_id) as d:
             if d is not None:
                 _repair_prompt(d, report)
+                tally.add(len(parse_listing(set(d.names()))[0]))
     for problem in found.problems:
         if problem.code.startswith("INDEX-"):
             report.actions.append(Action(problem.code, problem.location, "index rebuilt"))
@@ -100,7 +102,7 @@ def damage_of(d: PromptDir, name: str, number: str) -> str | None:
     return None
 
 
-def compress(tree: Tree, keep_recent: int = 10) -> int:
+def compress(tree: Tree, keep_recent: int = 10, tally: Tally | None = None) -> int:
     """Store every version older than each prompt's newest ``keep_recent`` gzip-compressed
     (``1.0.0.json.gz``); readers do not notice. Returns how many files were compressed.
 
@@ -123,6 +125,8 @@ def compress(tree: Tree, keep_recent: int = 10) -> int:
             for number in numbers[: max(0, len(numbers) - keep_recent)]:
                 if file_names(number)[0] in names:
                     done += _compress_one(d, number, names)
+            if tally is not None:
+                tally.add(len(numbers))
     return done
 
 

@@ -37,6 +37,7 @@ from ...errors import (
     VersionConflictError,
 )
 from ...models import LabelEvent, PromptVersion, TrashEntry
+from ...progress import Progress, Tally
 from .. import integrity
 from ..base import (
     MAX_VERSION_BYTES,
@@ -550,35 +551,40 @@ class FileSystemStorage(VersionStorage):
         entries, _ = self._scan(use_snapshot=self.use_index, write=False)  # a read writes nothing
         return sorted(entries)
 
-    def rebuild_index(self) -> dict[str, Any]:
+    def rebuild_index(self, *, progress: Progress | None = None) -> dict[str, Any]:
         """Re-read every prompt directory, rewrite ``.index.json``, remove dead temp files."""
         self._check_open()
         self._listings.clear()
         with errors("rebuild the index", "FS-SAVE-001", path=self._root):
             entries, cleaned = self._scan(use_snapshot=False, clean=True, required=True)
+        Tally(progress, sum(e.count for e in entries.values())).finish()
         return {
             "total_prompts": len(entries),
             "total_versions": sum(e.count for e in entries.values()),
             "temp_files_removed": cleaned,
         }
 
-    def _repair(self, report: RepairReport) -> None:
+    def _repair(self, report: RepairReport, tally: Tally) -> None:
         try:
             with errors("repair the store", "FS-SAVE-001", path=self._root):
-                maintenance.repair(self._tree, report)
+                maintenance.repair(self._tree, report, tally)
         finally:
             self._listings.clear()
             self._cache.clear()
         with errors("rebuild the index", "FS-SAVE-001", path=self._root):
             self._scan(use_snapshot=False, required=True)
 
-    def compress(self, keep_recent: int = 10) -> int:
+    def compress(self, keep_recent: int = 10, *, progress: Progress | None = None) -> int:
         """Store versions older than each prompt's newest ``keep_recent`` gzip-compressed;
-        readers do not notice (see :func:`promptshelf.storage.filesystem.maintenance.compress`)."""
+        readers do not notice (see :func:`promptshelf.storage.filesystem.maintenance.compress`).
+        ``progress(done, total)`` counts the versions looked at."""
         self._check_open()
+        tally = Tally(progress, self.get_storage_stats()["total_versions"] if progress else 0)
         try:
             with errors("compress the store", "FS-SAVE-001", path=self._root):
-                return maintenance.compress(self._tree, keep_recent)
+                done = maintenance.compress(self._tree, keep_recent, tally)
+                tally.finish()
+                return done
         finally:
             self._listings.clear()
             self._cache.clear()
