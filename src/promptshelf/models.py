@@ -470,7 +470,9 @@ class LabelEvent(BaseModel):
     to_version: str | None = None
     actor: str | None = None
     reason: str | None = None
-    at: datetime = Field(default_factory=utc_now)
+    # Naive, unlike the other timestamps: a PostgreSQL ``timestamp`` column gives no zone
+    # back, and a history must compare equal after a migration between backends.
+    at: datetime = Field(default_factory=datetime.now)
 
 
 def labels_after(events: list[LabelEvent]) -> dict[str, str]:

@@ -95,8 +95,10 @@ class ShelfGroup(click.Group):
 def cli(ctx: click.Context, target: str | None, fmt: str | None, quiet: bool | None) -> None:
     """Keep, compare and roll back every version of your LLM prompts.
 
-    --store, --json, --nl and --quiet work before the command too:
-    promptshelf --store sqlite:///shelf.db list
+    --store, --json, --nl and --quiet work before the command too, like git -C:
+
+    \b
+        promptshelf --store sqlite:///shelf.db --json list
     """
     ctx.obj = Settings(target=target, fmt=fmt, quiet=bool(quiet))
 

@@ -223,7 +223,6 @@ class PostgresStorage(SQLStorage):
         return bool(row and row[0])
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
-        conn.execute("SET TIME ZONE 'UTC'")  # ``timestamp`` columns hold UTC wall time
         if not self.durable:
             conn.execute("SET synchronous_commit = off")
 
