@@ -458,3 +458,19 @@ def test_the_library_reports_progress_in_versions(tmp_path: Path) -> None:
         storage.save_versions([make_version("p", f"1.{n}.0") for n in range(3)])
         storage.verify(progress=lambda done, total: seen.append((done, total)))
     assert seen[-1] == (3, 3) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_a_read_only_sqlite_store_is_read_without_writing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is read-only (simulated: the tests run as root, whom chmod does not stop):
+    reading opens it with mode=ro, so nothing can be written."""
+    db = tmp_path / "shelf.db"
+    assert run("import", str(BUNDLED_SEED), "--store", str(db)).exit_code == 0
+    before = tree(tmp_path)["shelf.db"]
+    monkeypatch.setattr("promptshelf.storage.sqlite.os.access", lambda path, mode: False)
+    listing = run("list", "--store", str(db), "--json")
+    assert listing.exit_code == 0 and len(json.loads(listing.stdout)) == 3
+    for argv in READ_ONLY:
+        assert run(*argv, "--store", str(db)).exit_code in (0, 1)  # 1: no prompt "p"
+    assert tree(tmp_path)["shelf.db"] == before  # (a WAL reader may add its -shm file)
