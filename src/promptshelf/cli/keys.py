@@ -6,8 +6,9 @@ import json
 
 import click
 
+from .. import render
 from ..storage import VersionStorage
-from .options import output_options, with_store
+from .options import note, output_options, with_store
 
 
 @click.group()
@@ -37,10 +38,9 @@ def keys_create(storage: VersionStorage, name: str, scopes: tuple[str, ...], fmt
         click.echo(json.dumps({**key.to_dict(), "token": token}))
         return
     click.echo(token)
-    click.echo(
+    note(
         f"Created key {key.key_id} ({name}, scopes {', '.join(key.scopes)}); "
-        "it is shown only now: store it safely.",
-        err=True,
+        "it is shown only now: store it safely."
     )
 
 
@@ -66,12 +66,13 @@ def keys_list(storage: VersionStorage, fmt: str) -> None:
 
 @keys.command(name="revoke")
 @click.argument("key_id")
+@output_options
 @with_store()
-def keys_revoke(storage: VersionStorage, key_id: str) -> None:
+def keys_revoke(storage: VersionStorage, key_id: str, fmt: str) -> None:
     """Delete key KEY_ID (every server stops accepting it within 2 seconds)."""
     from ..errors import OptimizerError
     from ..server.auth import revoke_key
 
     if not revoke_key(storage, key_id):
         raise OptimizerError(f"no key {key_id!r}", error_code="KEY-NOT-FOUND")
-    click.echo(f"Revoked key {key_id}")
+    render.result(f"Revoked key {key_id}", {"key_id": key_id, "revoked": True}, fmt)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..errors import ConfigurationError
-from .options import opened, store_option
+from .options import opened, resolve_target, store_option
 
 DEFAULT_PORT = 8420
 
@@ -25,7 +25,7 @@ DEFAULT_PORT = 8420
     show_default=True,
     help="One JSON line per request on stderr.",
 )
-def serve(target: str, host: str, port: int, workers: int, access_log: bool) -> None:
+def serve(target: str | None, host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve the store over HTTP: the API at /api/v1, docs at /docs, the web page at /.
 
     Without an API key in the store (see `promptshelf keys create`) only loopback
@@ -40,6 +40,7 @@ def serve(target: str, host: str, port: int, workers: int, access_log: bool) -> 
             f"the server needs {exc.name}: pip install 'promptshelf[server]'",
             error_code="SERVE-DEPS",
         ) from exc
+    target = resolve_target(target)  # --store before or after the command, env, default
     with opened(target, create=True) as storage:
         keys = auth.list_keys(storage)
     if not keys and not auth.is_loopback(host):
