@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from . import diff, semver
@@ -32,7 +33,6 @@ from .models import (
     Prompt,
     PromptAnalysis,
     PromptVersion,
-    utc_now,
     variable_warnings,
 )
 from .storage.base import VersionStorage, missing_label
@@ -119,7 +119,7 @@ class VersionManager:
                 analysis=analysis,
                 optimization_result=optimization_result,
                 parent_version=parent_version,
-                created_at=utc_now(),
+                created_at=datetime.now(),
                 metadata=dict(base_metadata),
                 config=config,
                 commit_message=commit_message,
@@ -269,7 +269,7 @@ class VersionManager:
                 analysis=target.analysis,
                 optimization_result=None,
                 parent_version=latest,
-                created_at=utc_now(),
+                created_at=datetime.now(),
                 metadata={
                     "author": author,
                     "strategy": None,

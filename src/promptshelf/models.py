@@ -25,7 +25,7 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -50,12 +50,6 @@ from .errors import RenderError
 PLACEHOLDER = re.compile(
     r"\{\{(?:\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*|#([A-Za-z0-9_][A-Za-z0-9_.-]*)#)\}\}"
 )
-
-
-def utc_now() -> datetime:
-    """Now, in UTC, with its timezone: every timestamp promptshelf writes carries one. Naive
-    timestamps (the original implementation wrote those) still read, unchanged."""
-    return datetime.now(timezone.utc)
 
 
 class RenderWarning(UserWarning):
@@ -223,7 +217,7 @@ class Prompt(BaseModel):
     role: str = "system"
     variables: list[str] = Field(default_factory=list)
     context: dict[str, Any] = Field(default_factory=dict)
-    extracted_at: datetime = Field(default_factory=utc_now)
+    extracted_at: datetime = Field(default_factory=datetime.now)
     messages: list[ChatMessage] | None = None
 
     @model_validator(mode="before")
@@ -307,7 +301,7 @@ class PromptAnalysis(BaseModel):
     issues: list[PromptIssue] = Field(default_factory=list)
     suggestions: list[PromptSuggestion] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    analyzed_at: datetime = Field(default_factory=utc_now)
+    analyzed_at: datetime = Field(default_factory=datetime.now)
 
 
 class OptimizationResult(BaseModel):
@@ -323,7 +317,7 @@ class OptimizationResult(BaseModel):
     confidence: float = Field(..., ge=0.0, le=1.0)
     changes: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    optimized_at: datetime = Field(default_factory=utc_now)
+    optimized_at: datetime = Field(default_factory=datetime.now)
 
 
 #: Validation context of a version read from a store: unknown top-level keys are kept.
@@ -345,7 +339,7 @@ class PromptVersion(BaseModel):
     analysis: PromptAnalysis
     optimization_result: OptimizationResult | None = None
     parent_version: str | None = None
-    created_at: datetime = Field(default_factory=utc_now)
+    created_at: datetime = Field(default_factory=datetime.now)
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: The model settings this version runs with (free JSON: model, provider, temperature ...).
     config: dict[str, Any] | None = None
@@ -470,8 +464,6 @@ class LabelEvent(BaseModel):
     to_version: str | None = None
     actor: str | None = None
     reason: str | None = None
-    # Naive, unlike the other timestamps: a PostgreSQL ``timestamp`` column gives no zone
-    # back, and a history must compare equal after a migration between backends.
     at: datetime = Field(default_factory=datetime.now)
 
 

@@ -655,21 +655,3 @@ def test_a_label_set_where_it_points_is_not_recorded(storage: VersionStorage) ->
         ("set", None, "1.0.0"),
         ("move", "1.0.0", "1.1.0"),
     ]
-
-
-def test_timestamps_carry_utc_and_naive_ones_still_read(storage: VersionStorage) -> None:
-    from datetime import datetime, timedelta
-
-    from promptshelf import PromptAnalysis, VersionManager
-
-    from helpers import make_prompt
-
-    analysis = PromptAnalysis(prompt_id="p", overall_score=1, clarity_score=2, efficiency_score=3)
-    made = VersionManager(storage).create_version(make_prompt("p"), analysis)
-    stored = storage.get_version("p", made.version)
-    assert stored is not None and stored.created_at.utcoffset() == timedelta(0)
-    assert stored.analysis.analyzed_at.utcoffset() == timedelta(0)
-    storage.save_version(make_version("old", "1.0.0"))  # naive, as the original wrote them
-    old = storage.get_version("old", "1.0.0")
-    assert old is not None and old.created_at == datetime(2026, 1, 1, 12, 0)
-    assert old.created_at.tzinfo is None  # read as written, never shifted
