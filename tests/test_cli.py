@@ -521,6 +521,7 @@ def test_every_error_code_in_the_source_is_in_the_readme() -> None:
         line.split("|")[1] for line in README.read_text().splitlines() if line.startswith("| `")
     ]
     documented = {code for cell in first_cells for code in re.findall(r"`([A-Z0-9-]+)`", cell)}
+    found -= {"YYYY-MM-DD"}  # a date format, not a code
     assert found, "the grep found no codes at all"
     assert not found - documented, (
         f"codes missing from README's tables: {sorted(found - documented)}"

@@ -13,7 +13,7 @@ import click
 
 from .. import backup as backups
 from ..replicate import SyncReport, follow, sync
-from .options import opened, store_option
+from .options import opened, resolve_target, store_option
 
 _BACKUP_HELP = """Back up the store (--store) into DEST, or check a backup.
 
@@ -40,7 +40,8 @@ def _redacted(target: str) -> str:
 @store_option
 @click.argument("args", nargs=-1, required=True, metavar="[verify] DEST")
 @click.option("--json", "as_json", is_flag=True, help="Output the report as JSON.")
-def backup(target: str, args: tuple[str, ...], as_json: bool) -> None:
+def backup(target: str | None, args: tuple[str, ...], as_json: bool) -> None:
+    target = resolve_target(target)  # --store before or after the command, env, default
     if len(args) == 2 and args[0] == "verify":
         _verify(args[1], as_json)
         return

@@ -55,6 +55,7 @@ from ..errors import (
 )
 from ..ids import validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry
+from ..progress import Tally
 from . import integrity
 from .base import (
     MAX_VERSION_BYTES,
@@ -614,9 +615,10 @@ class S3Storage(VersionStorage):
                     )
                 )
 
-    def _repair(self, report: RepairReport) -> None:
+    def _repair(self, report: RepairReport, tally: Tally) -> None:
         for prompt_id in self._prompts():
             for number in self._version_numbers(prompt_id):
+                tally.add()
                 try:
                     self._verify_read(prompt_id, number)
                 except OptimizerError as exc:

@@ -246,12 +246,15 @@ def new_event(
     offset: int = 0,
     labels: dict[str, str] | None = None,
 ) -> LabelEvent | None:
-    """The event moving ``label`` to ``to_version`` (None: removing it) after ``state``."""
+    """The event moving ``label`` to ``to_version`` (None: removing it) after ``state``;
+    None when there is nothing to change (a set where it already points records nothing)."""
     current = (state.labels if labels is None else labels).get(label)
     if to_version is None:
         if current is None:
             return None
         action = LabelAction.REMOVE
+    elif to_version == current:
+        return None
     else:
         action = LabelAction.SET if current is None else LabelAction.MOVE
     return LabelEvent(
