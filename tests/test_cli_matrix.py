@@ -160,6 +160,16 @@ CASES: list[Case] = [
     # with exit 2 before serving: 192.0.2.1 (TEST-NET) is refused without keys
     # (SERVE-NO-KEYS) and cannot be bound with them (SERVE-BIND)
     Case("serve", lambda c: ["--host", "192.0.2.1", "--port", "0"], exit_code=2),
+    # to the layout the store has: a conversion that moves nothing, then verifies
+    Case(
+        "reshard",
+        lambda c: (
+            ["--sharding", "--shard-depth", "2"]
+            if c.column == "files-sharded"
+            else ["--no-sharding"]
+        ),
+        exit_code=NOT_FILES,
+    ),
     # backup and sync take their own --json (no --nl, no global --json) yet: table only
     Case("backup", lambda c: [str(c.tmp / "backup")], formats=("table",)),
     Case(

@@ -13,7 +13,14 @@ from ..errors import ConfigurationError
 from ..retention import RetentionPolicy
 from ..storage import FileSystemStorage, VersionStorage
 from ..storage.filesystem import reshard as reshard_store
-from .options import opened, output_options, progress_bar, store_option, with_store
+from .options import (
+    opened,
+    output_options,
+    progress_bar,
+    resolve_target,
+    store_option,
+    with_store,
+)
 
 
 @click.command()
@@ -160,7 +167,7 @@ def restore(storage: VersionStorage, prompt_id: str, version: str, fmt: str) -> 
 @click.option("--shard-depth", type=click.IntRange(1, 8), default=2, show_default=True)
 @output_options
 @store_option
-def reshard(target: str, sharding: bool | None, shard_depth: int, fmt: str) -> None:
+def reshard(target: str | None, sharding: bool | None, shard_depth: int, fmt: str) -> None:
     """Convert a filesystem store to the flat or the sharded layout, then verify it.
 
     Every prompt directory (versions, labels, label history) moves with one rename;
@@ -169,7 +176,7 @@ def reshard(target: str, sharding: bool | None, shard_depth: int, fmt: str) -> N
     """
     if sharding is None:
         raise click.UsageError("give --sharding or --no-sharding")
-    with opened(target) as storage:
+    with opened(resolve_target(target)) as storage:
         if not isinstance(storage, FileSystemStorage):
             raise ConfigurationError(
                 f"reshard works on filesystem stores, not {storage.backend_name}"
@@ -177,7 +184,7 @@ def reshard(target: str, sharding: bool | None, shard_depth: int, fmt: str) -> N
         root = str(storage.storage_dir)
     report = reshard_store(root, sharding, shard_depth)
     if fmt in ("json", "nl"):
-        click.echo(render.dumps(report.to_dict()))
+        render.emit_mapping(report.to_dict(), fmt)
     else:
         layout = f"sharded (depth {shard_depth})" if sharding else "flat"
         click.echo(
