@@ -170,6 +170,12 @@ CASES: list[Case] = [
         ),
         exit_code=NOT_FILES,
     ),
+    Case(
+        "pull",
+        lambda c: ["--label", "production", "--prefix", c.pid, "-o", str(c.tmp / "bundle")],
+        setup=lambda c: [*saved()(c), ["label", "set", c.pid, "production", "latest"]],
+        on_memory=False,
+    ),
     # backup and sync take their own --json (no --nl, no global --json) yet: table only
     Case("backup", lambda c: [str(c.tmp / "backup")], formats=("table",)),
     Case(

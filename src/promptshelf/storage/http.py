@@ -31,6 +31,7 @@ from ..client.wire import (
 )
 from ..errors import ProtocolError, ServerUnavailableError
 from ..models import LabelEvent, PromptVersion, TrashEntry
+from ..progress import Progress, Tally
 from .base import TrashedVersion, VersionStorage, encode_version
 from .verify import Action, Problem, RepairReport, VerifyReport
 
@@ -292,7 +293,7 @@ class HTTPStorage(VersionStorage):
 
     # -- maintenance -------------------------------------------------------------------
 
-    def verify(self) -> VerifyReport:
+    def verify(self, *, progress: Progress | None = None) -> VerifyReport:
         self._check_open()
         data = self._json(self._call("POST", f"{API}/admin/verify"))
         report = VerifyReport(
@@ -301,13 +302,16 @@ class HTTPStorage(VersionStorage):
             int(data.get("checked_versions", 0)),
         )
         report.problems = [Problem(**p) for p in data.get("problems", [])]
+        Tally(progress, report.checked_versions).finish()  # the server did the work
         return report
 
-    def repair(self) -> RepairReport:
+    def repair(self, *, progress: Progress | None = None) -> RepairReport:
         self._check_open()
         data = self._json(self._call("POST", f"{API}/admin/repair"))
         report = RepairReport(str(data.get("backend", self.backend_name)))
         report.actions = [Action(**a) for a in data.get("actions", [])]
+        if progress is not None:
+            progress(1, 1)  # the server did the work
         return report
 
     # -- documents ---------------------------------------------------------------------
