@@ -192,8 +192,9 @@ def test_schema_5_keeps_label_times_as_written(postgres_url: str, schema: str) -
         )
     store = PostgresStorage(postgres_url, schema=schema)
     assert [e.at for e in store.label_history("p")] == [written]
-    store.save_version(make_version("p", "1.0.0"))
-    moved = store.set_label("p", "production", "1.0.0", actor="me")
+    store.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
+    # a move (setting it where it points records nothing since label no-ops are not moves)
+    moved = store.set_label("p", "production", "1.1.0", actor="me")
     store.remove_label("p", "production")
     events = store.label_history("p")
     assert events[1] == moved and events[0].at == written

@@ -154,7 +154,7 @@ def open_storage(
 #: A version file's name, plain or compressed: what makes a directory a store.
 _VERSION_FILE = re.compile(r"\d+\.\d+\.\d+\.json(\.gz)?")
 #: Names only promptshelf puts at the top of a store.
-_STORE_MARKERS = (".index.json", ".trash", ".quarantine")
+_STORE_MARKERS = (".index.json", ".trash", ".quarantine", ".documents")
 
 
 def check_store_dir(root: str, *, create: bool) -> None:
