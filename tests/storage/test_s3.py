@@ -131,7 +131,7 @@ def test_a_label_moved_back_never_revives_an_old_etag(store: S3Storage) -> None:
 
 
 def test_events_committed_by_a_killed_writer_are_kept(store: S3Storage) -> None:
-    store.save_version(make_version("p", "1.0.0"))
+    store.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
     store.set_label("p", "prod", "1.0.0")
     # A writer committed revision 2 and died before writing its event object.
     state, etag = store.labels.read("p")
@@ -142,7 +142,7 @@ def test_events_committed_by_a_killed_writer_are_kept(store: S3Storage) -> None:
     assert [e.seq for e in store.label_history("p")] == [1, 2]
     assert store.list_labels("p") == {"prod": "1.0.0", "beta": "1.0.0"}
     assert store.verify().ok
-    store.set_label("p", "prod", "1.0.0", reason="again")  # writes event 2 first, then 3
+    store.set_label("p", "prod", "1.1.0", reason="next")  # writes event 2 first, then 3
     assert sorted(store.bucket.keys(store.labels.events_prefix("p")))[-2:] == [
         store.labels.event_key("p", 2),
         store.labels.event_key("p", 3),
