@@ -33,7 +33,7 @@ from bench import make_version  # noqa: E402
 
 from promptshelf import open_storage  # noqa: E402
 from promptshelf.storage import integrity  # noqa: E402
-from promptshelf.storage.base import encode_version  # noqa: E402
+from promptshelf.storage.codec import encode_version  # noqa: E402
 from promptshelf.storage.s3 import S3Storage  # noqa: E402
 
 ROUNDS = 3

@@ -22,3 +22,18 @@ def test_migrate_is_the_function_after_its_submodule_was_imported() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_storage_base_keeps_the_contract_only() -> None:
+    """The codec and the label-event logic live in modules of their own; ``storage.base``
+    does not re-export their names (importers use ``storage.codec``/``storage.labelevents``)."""
+    from promptshelf.storage import base
+
+    for name in (
+        "encode_version",
+        "decode_version",
+        "MAX_VERSION_BYTES",
+        "labels_blocking",
+        "next_label_event",
+    ):
+        assert not hasattr(base, name), f"storage.base still re-exports {name}"

@@ -173,7 +173,7 @@ def test_the_storage_routes_refuse_what_does_not_fit(
     import httpx
 
     from promptshelf.server.auth import create_key
-    from promptshelf.storage.base import encode_version
+    from promptshelf.storage.codec import encode_version
 
     _, admin = create_key(served, "admin", ["admin"])
     _, writer = create_key(served, "writer", ["write"])

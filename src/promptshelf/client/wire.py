@@ -24,7 +24,7 @@ from ..errors import (
 )
 from ..models import PromptVersion
 from ..storage import integrity
-from ..storage.base import encode_version
+from ..storage.codec import encode_version
 
 API = "/api/v1"
 

@@ -39,7 +39,8 @@ from .. import __version__
 from ..errors import InvalidPromptIdError, OptimizerError
 from ..manager import VersionManager
 from ..models import PromptVersion
-from ..storage.base import MAX_VERSION_BYTES, VersionStorage
+from ..storage.base import VersionStorage
+from ..storage.codec import MAX_VERSION_BYTES
 from . import problems
 from .auth import Authenticator
 from .metrics import Metrics

@@ -22,7 +22,8 @@ from .. import semver
 from ..errors import ValidationError
 from ..ids import validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry
-from ..storage.base import TrashedVersion, encode_version
+from ..storage.base import TrashedVersion
+from ..storage.codec import encode_version
 from .app import state_of
 from .http import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
 from .problems import REQUEST_INVALID, ApiError

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .base import MAX_VERSION_BYTES, VersionStorage
+from .base import VersionStorage
+from .codec import MAX_VERSION_BYTES
 from .filesystem import FileSystemStorage
 from .memory import InMemoryStorage
 from .opener import ENV_VAR, load_config, open_storage

@@ -30,16 +30,8 @@ from ..errors import (
 from ..ids import validate_name, validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry, labels_after
 from ..progress import Progress, Tally
-
-# Names other modules imported from here before the codec and the label-event logic
-# moved to modules of their own.
-from .codec import MAX_VERSION_BYTES as MAX_VERSION_BYTES
-from .codec import decode_version as decode_version
-from .codec import encode_version as encode_version
 from .documents import Document, check_names, check_revision, decode_document, encode_document
 from .labelevents import checked_history
-from .labelevents import labels_blocking as labels_blocking
-from .labelevents import next_label_event as next_label_event
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 if TYPE_CHECKING:

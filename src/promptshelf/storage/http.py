@@ -32,7 +32,8 @@ from ..client.wire import (
 from ..errors import ProtocolError, ServerUnavailableError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Progress, Tally
-from .base import TrashedVersion, VersionStorage, encode_version
+from .base import TrashedVersion, VersionStorage
+from .codec import encode_version
 from .verify import Action, Problem, RepairReport, VerifyReport
 
 

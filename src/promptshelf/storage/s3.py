@@ -58,17 +58,15 @@ from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Tally
 from . import integrity
 from .base import (
-    MAX_VERSION_BYTES,
     TrashedVersion,
     VersionStorage,
     checked_version,
-    decode_version,
     document_conflict,
-    encode_version,
     missing_version,
     not_in_trash,
     trash_conflict,
 )
+from .codec import MAX_VERSION_BYTES, decode_version, encode_version
 from .documents import MAX_DOCUMENT_BYTES
 from .labelevents import events_to_import
 from .s3client import Bucket, NotModified, PreconditionFailed, make_client

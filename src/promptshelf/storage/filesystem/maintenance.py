@@ -18,7 +18,7 @@ import time
 
 from ...errors import ConfigurationError, CorruptStoreError, CorruptVersionError, SymlinkError
 from ...progress import Tally
-from ..base import labels_blocking
+from ..labelevents import labels_blocking
 from ..verify import Action, Problem, RepairReport, VerifyReport
 from . import io
 from .index import classify_top, file_names, parse_listing, stamp_of

@@ -40,18 +40,14 @@ from ...models import LabelEvent, PromptVersion, TrashEntry
 from ...progress import Progress, Tally
 from .. import integrity
 from ..base import (
-    MAX_VERSION_BYTES,
     TrashedVersion,
     VersionStorage,
-    decode_version,
-    encode_version,
-    labels_blocking,
     missing_version,
-    next_label_event,
     not_in_trash,
     trash_conflict,
 )
-from ..labelevents import events_to_import
+from ..codec import MAX_VERSION_BYTES, decode_version, encode_version
+from ..labelevents import events_to_import, labels_blocking, next_label_event
 from ..verify import RepairReport, VerifyReport
 from . import bulk, io, maintenance, trash
 from .documents import DocumentFiles

@@ -38,7 +38,7 @@ from ...errors import (
 )
 from ...models import LabelEvent, PromptVersion
 from .. import integrity
-from ..base import MAX_VERSION_BYTES, decode_version
+from ..codec import MAX_VERSION_BYTES, decode_version
 from . import io, trash
 from .index import IndexSnapshot, file_names, iter_prompt_dirs
 from .io import TEMP_PREFIX
