@@ -224,6 +224,34 @@ def test_sync_reports_a_standby_that_was_written_to(tmp_path: Path) -> None:
     assert "p0" in result.stderr and "LABEL-DIVERGED" in result.stderr
 
 
+def test_sync_and_backup_speak_json_and_nl_with_named_keys(tmp_path: Path) -> None:
+    """--json (also before the command), --nl and --quiet as every command has them; a
+    problem is an object with named keys, not a pair."""
+    source = FileSystemStorage(tmp_path / "src")
+    fill_everything(source)
+    standby = f"sqlite:///{tmp_path}/standby.db"
+    first = run("--json", "sync", str(tmp_path / "src"), standby)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["pass"] == 1 and report["ok"] is True and report["versions_copied"] == 16
+    with SQLiteStorage(tmp_path / "standby.db") as written:
+        written.set_label("p0", "production", "1.0.0", actor="someone on the standby")
+    again = run("sync", str(tmp_path / "src"), standby, "--nl", "--quiet")
+    assert again.exit_code == 1 and again.stderr == ""
+    (line,) = again.stdout.splitlines()
+    problems = json.loads(line)["problems"]
+    assert problems and problems[0]["prompt_id"] == "p0"
+    assert "LABEL-DIVERGED" in problems[0]["problem"]
+
+    dest = str(tmp_path / "backup")
+    taken = run("backup", dest, "--store", str(tmp_path / "src"), "--nl", "--quiet")
+    assert taken.exit_code == 0 and taken.stderr == ""
+    (line,) = taken.stdout.splitlines()
+    assert json.loads(line)["totals"]["versions"] == 16
+    checked = run("--json", "backup", "verify", dest)
+    assert checked.exit_code == 0 and json.loads(checked.stdout)["checked_versions"] == 16
+
+
 def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "promptshelf", *args]
 

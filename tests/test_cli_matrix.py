@@ -176,20 +176,14 @@ CASES: list[Case] = [
         setup=lambda c: [*saved()(c), ["label", "set", c.pid, "production", "latest"]],
         on_memory=False,
     ),
-    # backup and sync take their own --json (no --nl, no global --json) yet: table only
-    Case("backup", lambda c: [str(c.tmp / "backup")], formats=("table",)),
-    Case(
-        "sync",
-        lambda c: [c.store, str(c.tmp / "standby")],
-        store_option=False,
-        formats=("table",),
-    ),
+    Case("backup", lambda c: [str(c.tmp / "backup")]),
+    Case("sync", lambda c: [c.store, str(c.tmp / "standby")], store_option=False),
 ]
 
 #: Commands that print no results (serve logs to stderr while it runs): no --json needed.
 NO_RESULTS = {"serve"}
-#: Commands still without --nl/--quiet and the global --json (owner: transfer).
-NOT_YET = {"backup", "sync"}
+#: Commands still without --nl/--quiet and the global --json.
+NOT_YET: set[str] = set()
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,7 @@ class SyncReport:
             "label_events_copied": self.label_events_copied,
             "trash_copied": self.trash_copied,
             "trash_purged": self.trash_purged,
-            "problems": [list(p) for p in self.problems],
+            "problems": [{"prompt_id": p, "problem": why} for p, why in self.problems],
             "ok": self.ok,
         }
 

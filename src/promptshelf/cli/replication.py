@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
@@ -12,8 +11,9 @@ from types import FrameType
 import click
 
 from .. import backup as backups
+from .. import render
 from ..replicate import SyncReport, follow, sync
-from .options import opened, resolve_target, store_option
+from .options import opened, output_options, resolve_target, store_option
 
 _BACKUP_HELP = """Back up the store (--store) into DEST, or check a backup.
 
@@ -39,19 +39,19 @@ def _redacted(target: str) -> str:
 @click.command(name="backup", help=_BACKUP_HELP, short_help="Back up a store, or check a backup.")
 @store_option
 @click.argument("args", nargs=-1, required=True, metavar="[verify] DEST")
-@click.option("--json", "as_json", is_flag=True, help="Output the report as JSON.")
-def backup(target: str | None, args: tuple[str, ...], as_json: bool) -> None:
+@output_options
+def backup(target: str | None, args: tuple[str, ...], fmt: str) -> None:
     target = resolve_target(target)  # --store before or after the command, env, default
     if len(args) == 2 and args[0] == "verify":
-        _verify(args[1], as_json)
+        _verify(args[1], fmt)
         return
     if len(args) != 1:
         raise click.UsageError("expected DEST, or `verify DEST`")
     dest = args[0]
     with opened(target) as source:
         report = backups.take(source, dest, describe=_redacted(target))
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+    if fmt in ("json", "nl"):
+        render.emit_mapping(report.to_dict(), fmt)
     else:
         t, c = report.totals, report.sync
         kind = "incremental" if report.previous else "full"
@@ -62,16 +62,21 @@ def backup(target: str | None, args: tuple[str, ...], as_json: bool) -> None:
             f"{c.trash_copied} trash copie(s), removed {c.versions_purged + c.trash_purged}; "
             f"manifest {report.manifest}"
         )
-        for prompt_id, why in c.problems:
-            click.echo(f"problem: {prompt_id}: {why}", err=True)
+        _problems(c)
     if not report.ok:
         sys.exit(1)
 
 
-def _verify(dest: str, as_json: bool) -> None:
+def _problems(report: SyncReport) -> None:
+    """A pass's problems on stderr, for people (``--json``/``--nl`` carry them in the output)."""
+    for prompt_id, why in report.problems:
+        click.echo(f"problem: {prompt_id}: {why}", err=True)
+
+
+def _verify(dest: str, fmt: str) -> None:
     check = backups.verify(dest)
-    if as_json:
-        click.echo(json.dumps(check.to_dict(), indent=2))
+    if fmt in ("json", "nl"):
+        render.emit_mapping(check.to_dict(), fmt)
     else:
         for problem in check.problems:
             click.echo(f"problem: {problem}")
@@ -95,6 +100,17 @@ def _summary(number: int, report: SyncReport, seconds: float) -> str:
     return line + (f"; {len(r.problems)} problem(s)" if r.problems else "")
 
 
+def _show_pass(number: int, report: SyncReport, seconds: float, fmt: str, lines: bool) -> None:
+    """One pass: a summary line for people, or its report as an object (``"pass"`` and
+    ``"seconds"`` beside the counts); ``lines``: one JSON object per line (``--follow``)."""
+    if fmt in ("json", "nl"):
+        data = {"pass": number, "seconds": round(seconds, 3), **report.to_dict()}
+        render.emit_mapping(data, "nl" if lines else fmt)
+    else:
+        click.echo(_summary(number, report, seconds))
+        _problems(report)
+
+
 @click.command(name="sync")
 @click.argument("source")
 @click.argument("dest")
@@ -111,11 +127,13 @@ def _summary(number: int, report: SyncReport, seconds: float) -> str:
     show_default=True,
     help="Seconds between passes with --follow.",
 )
-def sync_(source: str, dest: str, keep_following: bool, interval: float) -> None:
+@output_options
+def sync_(source: str, dest: str, keep_following: bool, interval: float, fmt: str) -> None:
     """Make DEST (a standby store) hold exactly what SOURCE holds: new versions, label
     events replayed in order, deletions, the trash. Only what changed is copied; a pass
     killed midway is finished by the next one. DEST must not be written by anyone else
-    (its own changes are reported as problems, never overwritten). Exit 1 on problems."""
+    (its own changes are reported as problems, never overwritten). Exit 1 on problems.
+    With --follow, --json and --nl both print one JSON object per pass, one per line."""
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -129,9 +147,7 @@ def sync_(source: str, dest: str, keep_following: bool, interval: float) -> None
         if not keep_following:
             started = time.monotonic()
             report = sync(src, dst)
-            click.echo(_summary(1, report, time.monotonic() - started))
-            for prompt_id, why in report.problems:
-                click.echo(f"problem: {prompt_id}: {why}", err=True)
+            _show_pass(1, report, time.monotonic() - started, fmt, lines=False)
             problems = len(report.problems)
         else:
             count = 0
@@ -140,10 +156,8 @@ def sync_(source: str, dest: str, keep_following: bool, interval: float) -> None
             def on_pass(report: SyncReport) -> None:
                 nonlocal count, started, problems
                 count += 1
-                click.echo(_summary(count, report, time.monotonic() - started))
+                _show_pass(count, report, time.monotonic() - started, fmt, lines=True)
                 sys.stdout.flush()
-                for prompt_id, why in report.problems:
-                    click.echo(f"problem: {prompt_id}: {why}", err=True)
                 problems = len(report.problems)
                 started = time.monotonic()
 
