@@ -452,6 +452,31 @@ def test_long_operations_show_progress_on_a_terminal_only(
     assert piped.stderr == ""  # not a terminal: no bar
 
 
+@pytest.mark.parametrize("command", ["import", "export", "export-jsonl", "migrate"])
+def test_transfers_show_progress_in_versions_on_a_terminal_only(
+    tmp_path: Path, command: str
+) -> None:
+    """import, export and migrate count versions (the seed store holds 6 in 3 prompts)."""
+    store = str(tmp_path / "store")
+    assert run("import", str(BUNDLED_SEED), "--store", store).exit_code == 0
+
+    def argv(n: int) -> list[str]:
+        return {
+            "import": ["import", str(BUNDLED_SEED), "--store", store],
+            "export": ["export", str(tmp_path / f"out{n}"), "--store", store],
+            "export-jsonl": ["export", str(tmp_path / f"out{n}.jsonl"), "--store", store],
+            "migrate": ["migrate", store, str(tmp_path / f"copy{n}")],
+        }[command]
+
+    code, out, err = on_a_terminal(*argv(1))
+    assert code == 0 and out.strip()
+    assert "6/6" in err and "/3" not in err  # versions, not prompts
+    _, _, quiet = on_a_terminal(*argv(2), "--quiet")
+    assert quiet == ""
+    piped = subprocess.run([str(PROMPTSHELF), *argv(3)], capture_output=True, text=True)
+    assert piped.returncode == 0 and piped.stderr == ""  # not a terminal: no bar
+
+
 def test_the_library_reports_progress_in_versions(tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     with open_storage(str(tmp_path / "store")) as storage:

@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from .errors import OptimizerError
 from .models import LabelEvent, PromptVersion, TrashEntry
+from .progress import Progress, Tally
 from .storage.base import TrashedVersion, VersionStorage
 
 
@@ -24,9 +25,12 @@ def side_files(path: Path) -> tuple[Path, Path]:
     return path.with_name(f"{stem}.labels.jsonl"), path.with_name(f"{stem}.trash.jsonl")
 
 
-def write(store: VersionStorage, path: Path) -> tuple[int, int, int]:
+def write(
+    store: VersionStorage, path: Path, progress: Progress | None = None
+) -> tuple[int, int, int]:
     """Write ``store`` to ``path`` and its side files, never over an existing file;
-    returns the numbers of versions, label events and trashed versions written."""
+    returns the numbers of versions, label events and trashed versions written.
+    ``progress(done, total)`` is called after each prompt, counted in versions."""
     labels_path, trash_path = side_files(path)
     for target in (path, labels_path, trash_path):
         if target.exists():
@@ -37,11 +41,17 @@ def write(store: VersionStorage, path: Path) -> tuple[int, int, int]:
             )
     prompts = store.list_held_prompts()
     counts = [0, 0, 0]
+    tally = Tally(
+        progress, int(store.get_storage_stats().get("total_versions", 0)) if progress else 0
+    )
     with path.open("x", encoding="utf-8") as handle:
         for prompt_id in prompts:
-            for version in store.list_versions(prompt_id):
+            versions = store.list_versions(prompt_id)
+            for version in versions:
                 handle.write(version.model_dump_json() + "\n")
                 counts[0] += 1
+            tally.add(len(versions))
+    tally.finish()
     events = [e for p in prompts for e in store.label_history(p)]
     if events:
         with labels_path.open("x", encoding="utf-8") as handle:

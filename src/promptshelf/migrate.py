@@ -23,16 +23,19 @@ and a history that diverged is reported, never rewritten.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .errors import LabelHistoryDivergedError, VersionConflictError, VersionNotFoundError
 from .models import LabelEvent, PromptVersion
+from .progress import Progress as _Progress
+from .progress import Tally
 from .storage.base import TrashedVersion, VersionStorage
 from .storage.codec import encode_version
 
-#: ``progress(done, total)`` is called after each prompt; total counts prompts.
-Progress = Callable[[int, int], None]
+#: ``progress(done, total)`` is called after each prompt, counted in versions (``total``: the
+#: source's version count when the copy starts; see :mod:`promptshelf.progress`).
+Progress = _Progress
 
 BATCH = 500
 
@@ -175,10 +178,12 @@ def migrate(
     """
     report = MigrationReport()
     prompts = source.list_held_prompts()
-    for done, record in enumerate(read_store(source, prompts), start=1):
+    total = int(source.get_storage_stats().get("total_versions", 0)) if progress else 0
+    tally = Tally(progress, total)
+    for record in read_store(source, prompts):
         apply_record(destination, record, report)
-        if progress is not None:
-            progress(done, len(prompts))
+        tally.add(len(record.versions))
+    tally.finish()
     for prompt_id in prompts:
         have = set(destination.list_version_numbers(prompt_id))
         for number in source.list_version_numbers(prompt_id):

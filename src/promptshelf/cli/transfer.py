@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -18,7 +16,7 @@ from ..models import PromptVersion
 from ..original import original_problems, write_original_index
 from ..storage import FileSystemStorage, InMemoryStorage, VersionStorage
 from ..storage.filesystem.index import detect_layout
-from .options import is_quiet, opened, output_options, with_store
+from .options import opened, output_options, progress_bar, with_store
 
 
 @click.command(name="import")
@@ -36,7 +34,9 @@ def import_(storage: VersionStorage, path: Path, fmt: str) -> None:
         source.save_versions(_read_versions(path))
         if path.suffix == ".jsonl":
             jsonl.load_side_files(source, path)  # labels and trash exported beside it
-    _report(migrate(source, storage, progress=_progress("importing")), "imported", fmt)
+    with progress_bar("importing") as progress:
+        report = migrate(source, storage, progress=progress)
+    _report(report, "imported", fmt)
 
 
 def _read_versions(path: Path) -> list[PromptVersion]:
@@ -106,22 +106,6 @@ def _report(report: MigrationReport, verb: str, fmt: str) -> None:
         sys.exit(1)
 
 
-def _progress(label: str) -> Callable[[int, int], None] | None:
-    if is_quiet():
-        return None
-    bar: list[Any] = []
-
-    def update(done: int, total: int) -> None:
-        if not bar:
-            bar.append(click.progressbar(length=total, label=label, file=sys.stderr))
-            bar[0].__enter__()
-        bar[0].update(1)
-        if done == total:
-            bar[0].__exit__(None, None, None)
-
-    return update
-
-
 @click.command()
 @click.argument("dest")
 @output_options
@@ -132,8 +116,9 @@ def export(storage: VersionStorage, dest: str, fmt: str) -> None:
     if dest.endswith(".jsonl"):
         _export_jsonl(storage, Path(dest), fmt)
     elif "://" in dest:
-        with opened(dest, create=True) as target:
-            _report(migrate(storage, target, progress=_progress("exporting")), "exported", fmt)
+        with opened(dest, create=True) as target, progress_bar("exporting") as progress:
+            report = migrate(storage, target, progress=progress)
+        _report(report, "exported", fmt)
     else:
         _export_original(storage, Path(dest), fmt)
 
@@ -149,7 +134,8 @@ def _export_original(storage: VersionStorage, dest: Path, fmt: str) -> None:
         )
     target = FileSystemStorage(dest, checksums=False)
     try:
-        report = migrate(storage, target, progress=_progress("exporting"))
+        with progress_bar("exporting") as progress:
+            report = migrate(storage, target, progress=progress)
         write_original_index(target)
     finally:
         target.close()
@@ -162,7 +148,8 @@ def _export_original(storage: VersionStorage, dest: Path, fmt: str) -> None:
 
 
 def _export_jsonl(storage: VersionStorage, path: Path, fmt: str) -> None:
-    versions, events, trashed = jsonl.write(storage, path)
+    with progress_bar("exporting") as progress:
+        versions, events, trashed = jsonl.write(storage, path, progress=progress)
     labels, trash = jsonl.side_files(path)
     line = f"exported {versions} version(s) to {path}"
     line += f"; {events} label event(s) to {labels}" if events else ""
@@ -185,8 +172,17 @@ def migrate_(source: str, dest: str, fmt: str) -> None:
     versions, labels and their history, the trash. Re-running skips what is there; nothing
     differing is overwritten."""
     if is_archive(source):  # a backup archive (promptshelf backup ... x.tar.gz): restore it
-        with backup_store(source, create=False) as src, opened(dest, create=True) as dst:
-            _report(migrate(src, dst, progress=_progress("migrating")), "copied", fmt)
-        return
-    with opened(source) as src, opened(dest, create=True) as dst:
-        _report(migrate(src, dst, progress=_progress("migrating")), "copied", fmt)
+        with (
+            backup_store(source, create=False) as src,
+            opened(dest, create=True) as dst,
+            progress_bar("migrating") as progress,
+        ):
+            report = migrate(src, dst, progress=progress)
+    else:
+        with (
+            opened(source) as src,
+            opened(dest, create=True) as dst,
+            progress_bar("migrating") as progress,
+        ):
+            report = migrate(src, dst, progress=progress)
+    _report(report, "copied", fmt)
