@@ -95,6 +95,13 @@ class LabelInUseError(LabelError):
     default_code = "LABEL-IN-USE"
 
 
+class LabelMovedError(LabelError):
+    """A label change made on a condition (``expected_seq``) found the label elsewhere: another
+    writer moved, set or removed it meanwhile. Nothing was changed."""
+
+    default_code = "LABEL-MOVED"
+
+
 class LabelHistoryDivergedError(LabelError):
     """A store's label history is not a prefix of the history being imported into it."""
 

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,7 +22,7 @@ from promptshelf.server.auth import LOCAL, Authenticator, create_key
 from promptshelf.server.problems import ApiError
 from promptshelf.server.run import bind_socket
 
-from .serverkit import cli, drop_schema, start_server, version_body
+from .serverkit import Server, cli, drop_schema, start_server, version_body
 from .serverkit import create_key as create_key_cli
 
 
@@ -142,15 +143,60 @@ def test_several_workers_serve_one_store(tmp_path: Path) -> None:
         server.stop()
 
 
-def test_two_servers_on_one_postgres_lose_no_version(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    """8 clients create versions of one prompt through two server processes at once."""
+def _race_moves(
+    servers: list[Server], auth: dict[str, str], etag: str, targets: list[str]
+) -> list[httpx.Response]:
+    """Client n (through server n % 2) moves ``raced``'s production label to ``targets[n]``
+    with ``If-Match: etag``; all are connected first and released together."""
+    gate = threading.Barrier(len(targets))
+    answers: list[httpx.Response | BaseException | None] = [None] * len(targets)
+
+    def mover(n: int) -> None:
+        try:
+            with httpx.Client(base_url=servers[n % 2].url, headers=auth) as c:
+                c.get("/healthz")  # connected before the gate opens
+                gate.wait()
+                answers[n] = c.put(
+                    "/api/v1/prompts/raced/labels/production",
+                    json={"version": targets[n]},
+                    headers={"if-match": etag},
+                )
+        except BaseException as exc:  # surfaced below
+            answers[n] = exc
+
+    threads = [threading.Thread(target=mover, args=(n,)) for n in range(len(targets))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(isinstance(a, httpx.Response) for a in answers), answers
+    return [a for a in answers if isinstance(a, httpx.Response)]
+
+
+@pytest.fixture(scope="module")
+def pg_pair(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[list[Server], str]]:
+    """Two ``promptshelf serve`` processes on one PostgreSQL schema, and an admin key."""
+    tmp_path = tmp_path_factory.mktemp("pg-pair")
     url = request.getfixturevalue("postgres_url")
     schema = f"s_{uuid.uuid4().hex[:12]}"
     store = f"{url}{'&' if '?' in url else '?'}schema={schema}"
-    token = create_key_cli(store, tmp_path, "writer", "write")
+    token = create_key_cli(store, tmp_path, "writer", "admin")
     servers = [start_server(store, tmp_path) for _ in range(2)]
+    try:
+        yield servers, token
+    finally:
+        for s in servers:
+            s.stop()
+        drop_schema(request, schema)
+
+
+def test_two_servers_on_one_postgres_lose_no_version(
+    pg_pair: tuple[list[Server], str],
+) -> None:
+    """8 clients create versions of one prompt through two server processes at once."""
+    servers, token = pg_pair
     created: list[str] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
@@ -167,25 +213,50 @@ def test_two_servers_on_one_postgres_lose_no_version(
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
-    try:
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert errors == []
-        assert len(created) == len(set(created)) == 64
-        with httpx.Client(
-            base_url=servers[1].url, headers={"authorization": f"Bearer {token}"}
-        ) as c:
-            listed = [
-                v["version"] for v in c.get("/api/v1/prompts/shared/versions").json()["versions"]
-            ]
-        assert sorted(listed) == sorted(created)
-    finally:
-        for s in servers:
-            s.stop()
-        drop_schema(request, schema)
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(created) == len(set(created)) == 64
+    with httpx.Client(base_url=servers[1].url, headers={"authorization": f"Bearer {token}"}) as c:
+        listed = [v["version"] for v in c.get("/api/v1/prompts/shared/versions").json()["versions"]]
+    assert sorted(listed) == sorted(created)
+
+
+def test_two_servers_on_one_postgres_race_if_match_moves(
+    pg_pair: tuple[list[Server], str],
+) -> None:
+    """8 clients, 4 on each server process, move one label with the same If-Match at once,
+    each to another version, 3 rounds: each round exactly one gets 200, the 7 others 412
+    LABEL-MOVED naming the winner's ETag, and the history holds only the winners' moves."""
+    servers, token = pg_pair
+    auth = {"authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=servers[0].url, headers=auth) as c:
+        for i in range(25):
+            made = c.post("/api/v1/prompts/raced/versions", json=version_body(f"v{i}"))
+            assert made.status_code == 201, made.text
+        numbers = [v["version"] for v in c.get("/api/v1/prompts/raced/versions").json()["versions"]]
+        first = c.put("/api/v1/prompts/raced/labels/production", json={"version": numbers[0]})
+        etag = first.headers["etag"]
+    for round_ in range(3):
+        targets = numbers[1 + round_ * 8 : 9 + round_ * 8]
+        answers = _race_moves(servers, auth, etag, targets)
+        won = [n for n, a in enumerate(answers) if a.status_code == 200]
+        lost = [a for a in answers if a.status_code != 200]
+        assert len(won) == 1, [a.text for a in answers]
+        assert len(lost) == 7 and {a.status_code for a in lost} == {412}
+        new_etag = answers[won[0]].headers["etag"]
+        assert {a.json()["error_code"] for a in lost} == {"LABEL-MOVED"}
+        assert {a.json()["context"]["current_etag"] for a in lost} == {new_etag}
+        with httpx.Client(base_url=servers[1 - won[0] % 2].url, headers=auth) as c:
+            now = c.get("/api/v1/prompts/raced/labels/production")
+        assert now.headers["etag"] == new_etag and now.json()["version"] == targets[won[0]]
+        etag = new_etag
+    with httpx.Client(base_url=servers[1].url, headers=auth) as c:
+        history = c.get("/api/v1/prompts/raced/labels/production/history").json()
+    assert [e["action"] for e in history] == ["set", "move", "move", "move"]
 
 
 def test_readyz_says_503_when_the_store_does_not_answer() -> None:

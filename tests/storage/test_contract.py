@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +18,11 @@ from promptshelf import (
     VersionNotFoundError,
     VersionStorage,
 )
-from promptshelf.errors import LabelHistoryDivergedError, LabelInUseError
+from promptshelf.errors import (
+    LabelHistoryDivergedError,
+    LabelInUseError,
+    LabelMovedError,
+)
 from promptshelf.models import LabelAction, LabelEvent, TrashEntry
 from promptshelf.storage import MAX_VERSION_BYTES
 from promptshelf.storage.base import TrashedVersion
@@ -655,3 +660,85 @@ def test_a_label_set_where_it_points_is_not_recorded(storage: VersionStorage) ->
         ("set", None, "1.0.0"),
         ("move", "1.0.0", "1.1.0"),
     ]
+
+
+def test_label_compare_and_swap_by_event(storage: VersionStorage) -> None:
+    """``expected_seq``: 0 = unset, n = set by event n and untouched since; anything else is
+    ``LabelMovedError`` (LABEL-MOVED) and changes nothing, even when the label came back
+    to the same version in between (no ABA)."""
+    storage.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
+    first = storage.set_label("p", "production", "1.0.0", expected_seq=0)
+    with pytest.raises(LabelMovedError) as unset:
+        storage.set_label("p", "production", "1.1.0", expected_seq=0)
+    assert unset.value.error_code == "LABEL-MOVED"
+    assert unset.value.context["current_seq"] == first.seq
+    moved = storage.set_label("p", "production", "1.1.0", expected_seq=first.seq)
+    back = storage.set_label("p", "production", "1.0.0", expected_seq=moved.seq)
+    with pytest.raises(LabelMovedError):  # at 1.0.0 again, but not by event `first`
+        storage.set_label("p", "production", "1.1.0", expected_seq=first.seq)
+    with pytest.raises(LabelMovedError):  # a no-op on a stale condition is refused too
+        storage.set_label("p", "production", "1.0.0", expected_seq=moved.seq)
+    other = storage.set_label("p", "staging", "1.1.0", expected_seq=0)
+    assert storage.get_label("p", "production") == "1.0.0"  # another label's event: no move
+    with pytest.raises(LabelMovedError):
+        storage.remove_label("p", "production", expected_seq=first.seq)
+    assert storage.remove_label("p", "production", expected_seq=back.seq) is True
+    assert storage.remove_label("p", "production", expected_seq=0) is False  # unset: holds
+    with pytest.raises(LabelMovedError):  # removed: no event names it any more
+        storage.set_label("p", "production", "1.1.0", expected_seq=back.seq)
+    again = storage.set_label("p", "production", "1.1.0", expected_seq=0)
+    assert [e.seq for e in storage.label_history("p")] == [
+        first.seq,
+        moved.seq,
+        back.seq,
+        other.seq,
+        back.seq + 2,
+        again.seq,
+    ]
+    assert storage.list_labels("p") == {"production": "1.1.0", "staging": "1.1.0"}
+    for bad in (-1, True, "3", 1.0):
+        with pytest.raises(ValidationError):
+            storage.set_label("p", "production", "1.0.0", expected_seq=bad)  # type: ignore[arg-type]
+    storage.save_version(make_version("q", "1.0.0"))
+    with pytest.raises(LabelMovedError):  # a prompt with no label history at all
+        storage.set_label("q", "production", "1.0.0", expected_seq=1)
+    assert storage.label_history("q") == []
+
+
+def _race(count: int, work: Callable[[int], object]) -> list[object]:
+    """``work(0..count-1)`` in threads released together: each one's result or exception."""
+    gate = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(n: int) -> None:
+        gate.wait()
+        try:
+            results[n] = work(n)
+        except BaseException as exc:  # returned to the caller
+            results[n] = exc
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def test_label_compare_and_swap_under_threads(storage: VersionStorage) -> None:
+    """6 threads race to move one label from the same state: exactly one wins each round."""
+    storage.save_versions([make_version("p", f"{m}.{i}.0") for m in (1, 2) for i in range(7)])
+    seq = storage.set_label("p", "production", "1.0.0").seq
+    for major in (1, 2):  # each thread moves it somewhere else: no no-op can "win"
+        results = _race(
+            6,
+            lambda n, seq=seq, major=major: storage.set_label(
+                "p", "production", f"{major}.{n + 1}.0", expected_seq=seq
+            ),
+        )
+        won = [n for n, r in enumerate(results) if isinstance(r, LabelEvent)]
+        assert len(won) == 1, results
+        assert sum(isinstance(r, LabelMovedError) for r in results) == 5, results
+        assert storage.get_label("p", "production") == f"{major}.{won[0] + 1}.0"
+        seq = storage.label_history("p", "production")[-1].seq
+    assert len(storage.label_history("p", "production")) == 3

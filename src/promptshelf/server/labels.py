@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from ..errors import LabelMovedError
 from ..models import (
     LabelEvent,
     labels_after,
 )
 from ..storage.base import missing_label
+from ..storage.labelevents import label_seq
 from .app import state_of
 from .auth import (
     Principal,
@@ -149,25 +153,41 @@ def _actor(who: Principal, claimed: str | None, given: bool) -> str | None:
     return claimed if given and who.has("admin") else who.actor
 
 
-def _check_precondition(request: Request, events: list[LabelEvent], label: str) -> None:
-    """``If-Match`` (the label's ETag, or ``*``: it must exist) and ``If-None-Match: *``
-    (it must not exist); 412 ``LABEL-MOVED`` when the label is not in the named state."""
-    current = label_etag(events, label) if label in labels_after(events) else None
+_LABEL_ETAG = re.compile(r'^(?:W/)?"label-([1-9][0-9]{0,17})"$')
+
+
+async def _expected_seq(request: Request, pid: str, label: str) -> int | None:
+    """The condition a change carries, as the store's compare-and-swap takes it
+    (``expected_seq``), so the check and the change are one atomic step in the store,
+    whichever server process or host makes it: ``If-Match: "label-N"`` is N; ``If-None-Match:
+    *`` (the label must be unset) is 0; ``If-Match: *`` or a list of ETags names the current
+    state if it matches (412 ``LABEL-MOVED`` otherwise). None: no condition."""
     if_match = request.headers.get("if-match")
-    if if_match is not None and (current is None or not etag_matches(if_match, current)):
-        raise ApiError(
-            412,
-            LABEL_MOVED,
-            f"label {label!r} is no longer at {if_match} (now {current or 'unset'})",
-            context={"label": label, "current_etag": current},
+    unset = request.headers.get("if-none-match", "").strip() == "*"
+    if if_match is None:
+        return 0 if unset else None
+    single = _LABEL_ETAG.match(if_match.strip())
+    if single is not None and not unset:
+        return int(single.group(1))
+    state = state_of(request)
+    events = await state.read(state.storage.label_history, pid)
+    current = label_seq(events, label)
+    etag = f'"label-{current}"' if current else None
+    if unset or etag is None or not etag_matches(if_match, etag):
+        raise _moved(
+            LabelMovedError(
+                f"label {label!r} is not at {if_match} (now {etag or 'unset'})",
+                context={"prompt_id": pid, "label": label, "current_seq": current},
+            )
         )
-    if request.headers.get("if-none-match", "").strip() == "*" and current is not None:
-        raise ApiError(
-            412,
-            LABEL_MOVED,
-            f"label {label!r} exists (If-None-Match: *)",
-            context={"label": label, "current_etag": current},
-        )
+    return current
+
+
+def _moved(exc: LabelMovedError) -> ApiError:
+    """412 ``LABEL-MOVED``, naming the label's current ETag (``current_etag``)."""
+    current = exc.context.get("current_seq")
+    etag = f'"label-{current}"' if current else None
+    return ApiError(412, LABEL_MOVED, exc.message, context={**exc.context, "current_etag": etag})
 
 
 @router.put(
@@ -183,17 +203,20 @@ async def put_label(request: Request, prompt_id: str, label: str, body: LabelMov
     pid, name = _pid(prompt_id), _label(label)
     check_label_change(who, name, state.auth.protected_labels())
     selector = _selector(body.version)
-    events = await state.read(state.storage.label_history, pid)
-    _check_precondition(request, events, name)
+    expected = await _expected_seq(request, pid, name)
     number = await state.read(state.manager.resolve, pid, selector)
-    event = await state.write(
-        state.storage.set_label,
-        pid,
-        name,
-        number,
-        actor=_actor(who, body.actor, "actor" in body.model_fields_set),
-        reason=body.reason,
-    )
+    try:
+        event = await state.write(
+            state.storage.set_label,
+            pid,
+            name,
+            number,
+            actor=_actor(who, body.actor, "actor" in body.model_fields_set),
+            reason=body.reason,
+            expected_seq=expected,
+        )
+    except LabelMovedError as exc:
+        raise _moved(exc) from None
     etag = f'"label-{event.seq}"'
     return json_response(event.model_dump(mode="json"), headers={"etag": etag})
 
@@ -218,15 +241,18 @@ async def delete_label(
     state = state_of(request)
     pid, name = _pid(prompt_id), _label(label)
     check_label_change(who, name, state.auth.protected_labels())
-    events = await state.read(state.storage.label_history, pid)
-    _check_precondition(request, events, name)
-    removed = await state.write(
-        state.storage.remove_label,
-        pid,
-        name,
-        actor=_actor(who, None if no_actor else actor, no_actor or actor is not None),
-        reason=reason,
-    )
+    expected = await _expected_seq(request, pid, name)
+    try:
+        removed = await state.write(
+            state.storage.remove_label,
+            pid,
+            name,
+            actor=_actor(who, None if no_actor else actor, no_actor or actor is not None),
+            reason=reason,
+            expected_seq=expected,
+        )
+    except LabelMovedError as exc:
+        raise _moved(exc) from None
     if not removed:
         raise missing_label(pid, name)
     return Response(status_code=204)

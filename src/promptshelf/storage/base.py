@@ -106,28 +106,48 @@ class VersionStorage(abc.ABC):
         *,
         actor: str | None = None,
         reason: str | None = None,
+        expected_seq: int | None = None,
     ) -> LabelEvent:
         """Point ``label`` at ``version`` (which must exist); returns the recorded event.
 
         A label that already points at ``version`` is left alone and nothing is
-        recorded (the returned event is the one that put it there)."""
+        recorded (the returned event is the one that put it there).
+
+        ``expected_seq`` makes it a compare-and-swap, checked atomically with the change in
+        every process: 0 means the label must be unset, ``n`` that event ``n`` (the ``seq``
+        of a :class:`LabelEvent`) set or moved it and nothing touched it since. Otherwise
+        ``LabelMovedError`` (``LABEL-MOVED``) and nothing changes."""
         self._check_open()
         validate_prompt_id(prompt_id)
         validate_name(label, "label")
         semver.parse(version)
-        event = self._change_label(prompt_id, label, version, _text(actor), _text(reason))
+        expected = _expected_seq(expected_seq)
+        event = self._change_label(
+            prompt_id, label, version, _text(actor), _text(reason), expected_seq=expected
+        )
         if event is None:  # it already pointed there: nothing recorded; the event that did it
             return [e for e in self._label_events(prompt_id) if e.label == label][-1]
         return event
 
     def remove_label(
-        self, prompt_id: str, label: str, *, actor: str | None = None, reason: str | None = None
+        self,
+        prompt_id: str,
+        label: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        expected_seq: int | None = None,
     ) -> bool:
-        """Remove ``label``; True if it existed (and the removal was recorded)."""
+        """Remove ``label``; True if it existed (and the removal was recorded).
+        ``expected_seq``: as for :meth:`set_label` (``LabelMovedError`` when it does not hold)."""
         self._check_open()
         validate_prompt_id(prompt_id)
         validate_name(label, "label")
-        return self._change_label(prompt_id, label, None, _text(actor), _text(reason)) is not None
+        expected = _expected_seq(expected_seq)
+        changed = self._change_label(
+            prompt_id, label, None, _text(actor), _text(reason), expected_seq=expected
+        )
+        return changed is not None
 
     def get_label(self, prompt_id: str, label: str) -> str | None:
         """The version ``label`` points at, or None."""
@@ -515,9 +535,12 @@ class VersionStorage(abc.ABC):
         version: str | None,
         actor: str | None,
         reason: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> LabelEvent | None:
         """Point ``label`` at ``version`` (None: remove it) and record the event, atomically
-        with the check that the version exists; None when there was nothing to change."""
+        with the check that the version exists and ``check_expected(..., expected_seq)``;
+        None when there was nothing to change."""
 
     @abc.abstractmethod
     def _label_events(self, prompt_id: str) -> list[LabelEvent]: ...
@@ -602,6 +625,14 @@ def checked_version(version: object) -> PromptVersion:
     validate_prompt_id(version.prompt_id)
     semver.parse(version.version)
     return version
+
+
+def _expected_seq(value: int | None) -> int | None:
+    if value is not None and (type(value) is not int or value < 0):
+        raise ValidationError(
+            f"expected_seq must be a label event's seq (>= 1), 0 (unset) or None, got {value!r}"
+        )
+    return value
 
 
 def _text(value: str | None) -> str | None:

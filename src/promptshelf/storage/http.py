@@ -180,18 +180,34 @@ class HTTPStorage(VersionStorage):
         version: str | None,
         actor: str | None,
         reason: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> LabelEvent | None:
         path = f"{prompt_path(prompt_id)}/labels/{q(label)}"
         context: dict[str, Any] = {"prompt_id": prompt_id, "label": label}
         if version is not None:
             context["version"] = version
             body = {"version": version, "actor": actor, "reason": reason}
-            response = self._call("PUT", path, ok=(200, 201), body=body, context=context)
+            response = self._call(
+                "PUT",
+                path,
+                ok=(200, 201),
+                body=body,
+                headers=_label_condition(expected_seq),
+                context=context,
+            )
             return LabelEvent.model_validate(self._json(response))
         params: dict[str, str] = {"actor": actor} if actor is not None else {"no_actor": "true"}
         if reason is not None:
             params["reason"] = reason
-        response = self._call("DELETE", path, ok=(204, 404), params=params, context=context)
+        response = self._call(
+            "DELETE",
+            path,
+            ok=(204, 404),
+            params=params,
+            headers=_label_condition(expected_seq),
+            context=context,
+        )
         if response.status_code == 404:
             self._not_found_ok(response)
             return None
@@ -369,3 +385,10 @@ def _if_match(expected: int | None) -> dict[str, str] | None:
 
 def _raw(data: Any) -> bytes:
     return json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _label_condition(expected_seq: int | None) -> dict[str, str] | None:
+    """``expected_seq`` as the server's label preconditions (its 412 is ``LabelMovedError``)."""
+    if expected_seq is None:
+        return None
+    return {"If-None-Match": "*"} if expected_seq == 0 else {"If-Match": f'"label-{expected_seq}"'}

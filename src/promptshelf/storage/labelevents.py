@@ -13,6 +13,7 @@ from .. import semver
 from ..errors import (
     LabelHistoryDivergedError,
     LabelInUseError,
+    LabelMovedError,
     ValidationError,
     VersionNotFoundError,
 )
@@ -49,6 +50,44 @@ def next_label_event(
         to_version=to_version,
         actor=actor,
         reason=reason,
+    )
+
+
+def label_seq(events: Sequence[LabelEvent], label: str) -> int:
+    """The ``seq`` of the last event that touched ``label`` while it is set, 0 when it is
+    unset (never set, or removed): the state a conditional change names (``expected_seq``)."""
+    for event in reversed(events):
+        if event.label == label:
+            return 0 if event.to_version is None else event.seq
+    return 0
+
+
+def check_expected(
+    events: Sequence[LabelEvent], prompt_id: str, label: str, expected_seq: int | None
+) -> None:
+    """Compare-and-swap for labels: ``LabelMovedError`` unless ``label`` is in the state
+    ``expected_seq`` names (None: no condition; 0: unset; n: set by event n and untouched
+    since). Backends call this under the same lock as ``next_label_event``."""
+    if expected_seq is None:
+        return
+    current = label_seq(events, label)
+    if current != expected_seq:
+        raise label_moved(prompt_id, label, expected_seq, current)
+
+
+def label_moved(prompt_id: str, label: str, expected_seq: int, current: int) -> LabelMovedError:
+    def say(seq: int) -> str:
+        return "unset" if seq == 0 else f"event {seq}"
+
+    return LabelMovedError(
+        f"label {label!r} of {prompt_id!r} is at {say(current)}, not {say(expected_seq)}: "
+        "it changed meanwhile; nothing was changed",
+        context={
+            "prompt_id": prompt_id,
+            "label": label,
+            "expected_seq": expected_seq,
+            "current_seq": current,
+        },
     )
 
 

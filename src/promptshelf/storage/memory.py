@@ -22,7 +22,7 @@ from .base import (
     trash_conflict,
 )
 from .codec import encode_version
-from .labelevents import events_to_import, labels_blocking, next_label_event
+from .labelevents import check_expected, events_to_import, labels_blocking, next_label_event
 
 
 class InMemoryStorage(VersionStorage):
@@ -73,11 +73,14 @@ class InMemoryStorage(VersionStorage):
         version: str | None,
         actor: str | None,
         reason: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> LabelEvent | None:
         with self._lock:
             if version is not None and version not in self._versions.get(prompt_id, {}):
                 raise missing_version(prompt_id, version)
             events = self._events.setdefault(prompt_id, [])
+            check_expected(events, prompt_id, label, expected_seq)
             event = next_label_event(events, prompt_id, label, version, actor, reason)
             if event is not None:
                 events.append(event)

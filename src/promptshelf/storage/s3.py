@@ -68,7 +68,7 @@ from .base import (
 )
 from .codec import MAX_VERSION_BYTES, decode_version, encode_version
 from .documents import MAX_DOCUMENT_BYTES
-from .labelevents import events_to_import
+from .labelevents import events_to_import, label_moved, label_seq
 from .s3client import Bucket, NotModified, PreconditionFailed, make_client
 from .s3labels import EVENTS_DIR, LABELS_DIR, LabelLog, LabelState, new_event
 from .verify import Action, Problem, RepairReport, VerifyReport
@@ -442,11 +442,19 @@ class S3Storage(VersionStorage):
         version: str | None,
         actor: str | None,
         reason: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> LabelEvent | None:
         if version is not None and not self.bucket.exists(self._key(prompt_id, version)):
             raise missing_version(prompt_id, version)
 
         def compute(state: LabelState) -> list[LabelEvent]:
+            if expected_seq is not None:  # checked against the state this CAS replaces
+                seq = 0
+                if label in state.labels:
+                    seq = label_seq(self.labels.events_of(prompt_id, state), label)
+                if seq != expected_seq:
+                    raise label_moved(prompt_id, label, expected_seq, seq)
             event = new_event(state, prompt_id, label, version, actor, reason)
             return [] if event is None else [event]
 

@@ -34,7 +34,7 @@ from .base import (
     trash_conflict,
 )
 from .codec import encode_version
-from .labelevents import events_to_import, labels_blocking, next_label_event
+from .labelevents import check_expected, events_to_import, labels_blocking, next_label_event
 from .verify import Action, RepairReport
 
 #: The columns a label event is read from, after ``prompt_id``.
@@ -358,11 +358,14 @@ class SQLStorage(VersionStorage):
         version: str | None,
         actor: str | None,
         reason: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> LabelEvent | None:
         with self._writing("label", prompt_id) as conn:
             if version is not None and not self._has(conn, prompt_id, version):
                 raise missing_version(prompt_id, version)
             events = self._events(conn, prompt_id)
+            check_expected(events, prompt_id, label, expected_seq)
             event = next_label_event(events, prompt_id, label, version, actor, reason)
             if event is not None:
                 self._record(conn, [event])

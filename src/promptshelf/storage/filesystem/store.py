@@ -47,7 +47,7 @@ from ..base import (
     trash_conflict,
 )
 from ..codec import MAX_VERSION_BYTES, decode_version, encode_version
-from ..labelevents import events_to_import, labels_blocking, next_label_event
+from ..labelevents import check_expected, events_to_import, labels_blocking, next_label_event
 from ..verify import RepairReport, VerifyReport
 from . import bulk, io, maintenance, trash
 from .documents import DocumentFiles
@@ -409,6 +409,8 @@ class FileSystemStorage(VersionStorage):
         version: str | None,
         actor: str | None,
         reason: str | None,
+        *,
+        expected_seq: int | None = None,
     ) -> LabelEvent | None:
         context = {"prompt_id": prompt_id, "label": label}
         with (
@@ -416,12 +418,15 @@ class FileSystemStorage(VersionStorage):
             self._tree.locked(prompt_id) as d,
         ):
             if d is None:
+                check_expected((), prompt_id, label, expected_seq)
                 if version is None:
                     return None
                 raise missing_version(prompt_id, version)
             if version is not None and not d.files_of(version):
                 raise missing_version(prompt_id, version)
-            event = next_label_event(d.labels(), prompt_id, label, version, actor, reason)
+            events = d.labels()
+            check_expected(events, prompt_id, label, expected_seq)
+            event = next_label_event(events, prompt_id, label, version, actor, reason)
             if event is not None:
                 d.append_labels([event])
             return event
