@@ -145,3 +145,23 @@ def test_chat_prompt_compared_message_by_message(page: Any, site: Site) -> None:
     expect(page.get_by_test_id("config")).to_contain_text("temperature")
     shot(page, "chat-compare")
     assert page.dialogs == []
+
+
+def test_docs_render_offline(page: Any, open_site: Site) -> None:
+    """/docs draws the API's operations with every request to another host refused."""
+    origin = open_site.url.removesuffix("/ui")
+    elsewhere: list[str] = []
+
+    def only_here(route: Any) -> None:
+        if route.request.url.startswith(origin + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_here)
+    page.goto(origin + "/docs")
+    page.locator(".opblock-summary-path", has_text="/api/v1/prompts/{prompt_id}").first.wait_for()
+    assert page.locator(".opblock").count() > 20
+    assert elsewhere == []
+    shot(page, "docs-offline")

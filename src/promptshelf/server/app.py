@@ -145,7 +145,7 @@ def create_app(
 ) -> FastAPI:
     """The application serving ``storage``: the API under ``/api/v1``, the Langfuse-compatible
     read route, ``/healthz``, ``/readyz``, ``/metrics`` and (when installed) the web page."""
-    from . import admin, api, labels, langfuse, storage_api
+    from . import admin, api, docs, labels, langfuse, storage_api
 
     state = ServerState(
         storage=storage,
@@ -159,14 +159,15 @@ def create_app(
         title="promptshelf",
         version=__version__,
         summary="The version history of LLM prompts over HTTP",
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/docs",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,  # ours, with Swagger UI served locally (see .docs)
         redoc_url=None,
     )
     app.state.promptshelf = state
     for module in (api, labels, admin, storage_api):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(langfuse.router)
+    docs.install(app, OPENAPI_URL)
     _operations(app, state)
     _error_handlers(app, state)
     if web:
@@ -355,6 +356,7 @@ class Observe:
 
 _NOSNIFF = (b"x-content-type-options", b"nosniff")
 API_PREFIX = "/api/v1"
+OPENAPI_URL = f"{API_PREFIX}/openapi.json"
 
 
 def _template(scope: Scope, status: int) -> str:
