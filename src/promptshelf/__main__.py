@@ -1,5 +1,5 @@
 """``python -m promptshelf``: the same command as ``promptshelf``."""
 
-from .cli import main
+from .console import main
 
 main()

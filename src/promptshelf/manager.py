@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import diff, semver
+from . import semver
 from .errors import (
     LabelError,
     PromptKindError,
@@ -225,6 +225,8 @@ class VersionManager:
         operations (equal, changed, moved, added, removed), each with its text diff;
         ``config_diff`` the settings added, removed or changed.
         """
+        from . import diff  # imported by the commands that compare, not by every one
+
         v1 = self.get_version(prompt_id, version1)
         v2 = self.get_version(prompt_id, version2)
         a1, a2 = v1.analysis, v2.analysis
@@ -368,4 +370,6 @@ def _analysis_summary(analysis: PromptAnalysis) -> dict[str, Any]:
 
 def text_diff(old: str, new: str, old_label: str = "a", new_label: str = "b") -> dict[str, Any]:
     """A unified diff plus the original design's summary figures (and line/word ``ops``)."""
+    from . import diff
+
     return diff.text_summary(old, new, old_label, new_label)

@@ -1,20 +1,34 @@
 """Storage backends behind one contract, :class:`VersionStorage`, and one way to open them.
 
-The PostgreSQL driver is imported only when a ``PostgresStorage`` is created;
-``S3Storage`` (which needs boto3, the ``s3`` extra) only when it is first named.
+Each backend's module is imported when its class is first named (PEP 562), so a
+process that opens one store does not pay for the others: the PostgreSQL driver
+only when a ``PostgresStorage`` is created, ``S3Storage`` (which needs boto3, the
+``s3`` extra) only when it is first named.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .base import VersionStorage
 from .codec import MAX_VERSION_BYTES
-from .filesystem import FileSystemStorage
-from .memory import InMemoryStorage
 from .opener import ENV_VAR, load_config, open_storage
-from .postgres import PostgresStorage
-from .sqlite import SQLiteStorage
+
+if TYPE_CHECKING:
+    from .filesystem import FileSystemStorage
+    from .memory import InMemoryStorage
+    from .postgres import PostgresStorage
+    from .s3 import S3Storage
+    from .sqlite import SQLiteStorage
+
+_BACKENDS = {
+    "FileSystemStorage": ".filesystem",
+    "InMemoryStorage": ".memory",
+    "PostgresStorage": ".postgres",
+    "S3Storage": ".s3",
+    "SQLiteStorage": ".sqlite",
+}
 
 __all__ = [
     "ENV_VAR",
@@ -31,8 +45,9 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "S3Storage":
-        from .s3 import S3Storage
-
-        return S3Storage
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _BACKENDS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
