@@ -92,6 +92,8 @@ def test_a_backup_with_nothing_new_copies_nothing(tmp_path: Path) -> None:
         "label_events_copied": 0,
         "trash_copied": 0,
         "trash_purged": 0,
+        "documents_copied": 0,
+        "documents_deleted": 0,
     }
 
 

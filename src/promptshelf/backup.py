@@ -12,9 +12,18 @@ Taking one is a sync (:mod:`promptshelf.replicate`) into the backup store
 followed by a manifest, ``.backup/manifest-<UTC time>.json`` inside it: for
 every prompt the SHA-256 of each version's canonical bytes, its labels, the
 number and SHA-256 of its label events, and each trash copy with its deletion
-time and SHA-256; the manifest carries its own SHA-256. Each prompt is copied
-from a consistent view (its label history did not move while it was read),
-so every label in the backup points at a version in the backup.
+time and SHA-256; the SHA-256 of every document; the watermark's times; and
+the manifest's own SHA-256.
+
+What "consistent" means (docs/operations.md says it for operators): the
+backup holds the source as of its watermark, read before any body is copied
+(see :mod:`promptshelf.replicate`). For every prompt, its versions, label
+history and trash are exactly those of one moment inside the watermark's
+window (the history did not move while the rest was read), so every label
+points at a version in the backup and equals its history replayed; every
+write acknowledged before the window opened is in; nothing begun after it
+closed is, however long the copy takes. No promptshelf write spans two
+prompts, so there is no invariant across prompts for the window to break.
 
 A second backup into the same place is incremental: only prompts that
 changed are read from the source, and only what changed is written; the new
@@ -39,10 +48,12 @@ from typing import Any
 
 from . import semver
 from .errors import ConfigurationError, CorruptStoreError, OptimizerError, StoreNotFoundError
+from .migrate import read_documents
 from .models import labels_after
 from .replicate import PromptView, SyncReport, sync
 from .storage.base import VersionStorage
 from .storage.codec import encode_version
+from .storage.documents import encode_document
 from .storage.filesystem import FileSystemStorage
 from .storage.filesystem import io as fsio
 from .storage.opener import open_storage
@@ -70,6 +81,14 @@ def prompt_entry(store: VersionStorage, prompt_id: str) -> dict[str, Any]:
             [t.entry.version, t.entry.deleted_at.isoformat(), sha256(encode_version(t.version))]
             for t in store.read_trash(prompt_id)
         ],
+    }
+
+
+def document_digests(store: VersionStorage) -> dict[str, dict[str, str]]:
+    """``{namespace: {key: SHA-256 of the data's canonical JSON}}`` of every document."""
+    return {
+        namespace: {key: sha256(encode_document(data)) for key, data in docs.items()}
+        for namespace, docs in read_documents(store).items()
     }
 
 
@@ -288,6 +307,8 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
         previous: dict[str, Any] = last[1]["prompts"] if last else {}
         views: dict[str, PromptView] = {}
         report = sync(source, store, on_prompt=lambda view: views.__setitem__(view.prompt_id, view))
+        if report.cleared:  # the source was emptied: nothing of the last backup is there
+            previous = {}
         prompts: dict[str, Any] = {}
         for prompt_id in store.list_held_prompts():
             entry = _entry_from(views.get(prompt_id), previous.get(prompt_id), report)
@@ -308,7 +329,13 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
             "totals": totals,
             "changes": report.to_dict(),
             "prompts": prompts,
+            "documents": document_digests(store),
         }
+        if report.watermark is not None:
+            manifest["watermark"] = {
+                "started_at": report.watermark.started_at.isoformat(),
+                "finished_at": report.watermark.finished_at.isoformat(),
+            }
         if not report.ok:
             manifest["incomplete"] = True
         if isinstance(store, FileSystemStorage):
@@ -393,6 +420,10 @@ def verify(target: str) -> BackupCheck:
         check.manifest, manifest = last
         if manifest.get("incomplete"):
             check.problems.append("the backup that wrote this manifest reported problems")
+        if "documents" in manifest:
+            held_docs = document_digests(store)
+            if held_docs != manifest["documents"]:
+                check.problems.append("the documents differ from the manifest")
         expected: dict[str, Any] = manifest["prompts"]
         for problem in store.verify().problems:
             check.problems.append(f"{problem.location}: {problem.message} [{problem.code}]")

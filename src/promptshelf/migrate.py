@@ -11,6 +11,11 @@ backup or sync tools::
         apply_record(destination, record, report)  # idempotent, never overwrites
     assert report.ok and not compare_stores(source, destination)
 
+Documents (the server's API keys and settings, see :mod:`.storage.documents`)
+are carried too, every namespace: ``read_documents`` / ``apply_documents``. A
+document is compared by its data; its revision is the compare-and-swap counter
+of the store that holds it (a copy starts at 1), so it is not carried.
+
 ``read_store`` yields one :class:`PromptRecord` at a time (memory is bounded
 by the largest prompt). ``apply_record`` writes versions first, then the
 trash, then the label history (whose labels must point at versions that are
@@ -25,8 +30,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from .errors import LabelHistoryDivergedError, VersionConflictError, VersionNotFoundError
+from .errors import (
+    DocumentConflictError,
+    LabelHistoryDivergedError,
+    VersionConflictError,
+    VersionNotFoundError,
+)
 from .models import LabelEvent, PromptVersion
 from .progress import Progress as _Progress
 from .progress import Tally
@@ -63,12 +74,20 @@ class MigrationReport:
     trash_copied: int = 0
     trash_skipped_identical: int = 0
     trash_conflicts: list[tuple[str, str, str]] = field(default_factory=list)
+    documents_copied: int = 0
+    documents_skipped_identical: int = 0
+    #: ``(namespace, key)`` of each document the destination holds with other data
+    document_conflicts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when everything of the source is in the destination, identical."""
         return not (
-            self.conflicts or self.missing_after or self.label_conflicts or self.trash_conflicts
+            self.conflicts
+            or self.missing_after
+            or self.label_conflicts
+            or self.trash_conflicts
+            or self.document_conflicts
         )
 
     def to_dict(self) -> dict[str, object]:
@@ -83,6 +102,9 @@ class MigrationReport:
             "trash_copied": self.trash_copied,
             "trash_skipped_identical": self.trash_skipped_identical,
             "trash_conflicts": [list(c) for c in self.trash_conflicts],
+            "documents_copied": self.documents_copied,
+            "documents_skipped_identical": self.documents_skipped_identical,
+            "document_conflicts": [list(c) for c in self.document_conflicts],
             "ok": self.ok,
         }
 
@@ -102,6 +124,39 @@ def read_store(
     """A record per prompt (of ``prompts``, or of every prompt the store holds anything of)."""
     for prompt_id in store.list_held_prompts() if prompts is None else prompts:
         yield read_prompt(store, prompt_id)
+
+
+#: Every document of a store: ``{namespace: {key: data}}``.
+Documents = dict[str, dict[str, dict[str, Any]]]
+
+
+def read_documents(store: VersionStorage) -> Documents:
+    """Every document of every namespace ``store`` holds (for an HTTP store: those it serves)."""
+    return {
+        namespace: {doc.key: doc.data for doc in store.list_documents(namespace)}
+        for namespace in store.list_document_namespaces()
+    }
+
+
+def apply_documents(
+    destination: VersionStorage, documents: Documents, report: MigrationReport
+) -> None:
+    """Create the documents ``destination`` lacks; one it holds with the same data is
+    skipped, one with other data is a conflict, never overwritten."""
+    for namespace, docs in sorted(documents.items()):
+        for key, data in sorted(docs.items()):
+            held = destination.get_document(namespace, key)
+            if held is None:
+                try:
+                    destination.put_document(namespace, key, data)
+                    report.documents_copied += 1
+                    continue
+                except DocumentConflictError:  # created meanwhile: compare with that
+                    held = destination.get_document(namespace, key)
+            if held is not None and held.data == data:
+                report.documents_skipped_identical += 1
+            else:
+                report.document_conflicts.append((namespace, key))
 
 
 def apply_record(
@@ -169,14 +224,21 @@ def _compare_one(
 
 
 def migrate(
-    source: VersionStorage, destination: VersionStorage, progress: Progress | None = None
+    source: VersionStorage,
+    destination: VersionStorage,
+    progress: Progress | None = None,
+    *,
+    documents: bool = True,
 ) -> MigrationReport:
     """Copy everything ``source`` holds into ``destination``; see the module docstring.
+    ``documents=False`` leaves the documents (an export in the original's layout).
 
     At the end every source version is checked to be present in the destination
     (``missing_after``); :func:`compare_stores` checks everything, byte for byte.
     """
     report = MigrationReport()
+    if documents:
+        apply_documents(destination, read_documents(source), report)
     prompts = source.list_held_prompts()
     total = int(source.get_storage_stats().get("total_versions", 0)) if progress else 0
     tally = Tally(progress, total)
@@ -194,10 +256,17 @@ def migrate(
 
 def compare_stores(source: VersionStorage, destination: VersionStorage) -> list[str]:
     """What of ``source`` the destination does not hold identically, one line each: versions
-    (canonical bytes), label histories (every field of every event) and the trash (entries
-    and canonical bytes). Empty when ``destination`` holds everything ``source`` does;
-    call it both ways to check two stores are equal."""
+    (canonical bytes), label histories (every field of every event), the trash (entries
+    and canonical bytes) and the documents (their data). Empty when ``destination`` holds
+    everything ``source`` does; call it both ways to check two stores are equal."""
     differences: list[str] = []
+    theirs_docs = read_documents(destination)
+    for namespace, docs in sorted(read_documents(source).items()):
+        for key, data in sorted(docs.items()):
+            held = theirs_docs.get(namespace, {}).get(key)
+            if held != data:
+                why = "missing" if held is None else "differs"
+                differences.append(f"document {namespace}/{key}: {why}")
     for record in read_store(source):
         theirs = read_prompt(destination, record.prompt_id)
         held = {v.version: encode_version(v) for v in theirs.versions}

@@ -1,24 +1,42 @@
-"""Make one store hold exactly what another holds, copying only what changed.
+"""Make one store hold exactly what another holds, as of one moment, copying only what changed.
 
 The engine behind ``promptshelf sync`` (a standby kept up to date) and
 ``promptshelf backup`` (a snapshot, full or incremental). It is built on the
 transfer API of :mod:`promptshelf.migrate` and the contract's verbatim
-imports, prompt by prompt:
+imports. A pass has two phases:
 
-1. a consistent view of the source prompt: its label history, version
-   numbers and trash entries, read again until the history did not move
-   while they were read (so every label in it points at a version of the view);
-2. versions the destination lacks are copied (in batches); one the source
+**The watermark** (:func:`watermark`), read first, before any body is copied:
+the source's clear marker, every document, and for every prompt a consistent
+view: its label history (the events themselves, they are small), its version
+numbers and its trash entries, read again until the history did not move in
+between. It reads listings only, so it takes a short time even for a large
+store (the copy of the bodies is what takes long). If the source was cleared
+while it was read, it is read again.
+
+**The copy**, prompt by prompt, of exactly what the watermark holds, however
+long it takes and whatever writers do meanwhile: versions, label events and
+trash copies never change once written, so what the watermark names can be
+copied later. A version deleted (or deleted and saved again) since the
+watermark is copied from the source's trash, whose oldest copy made after the
+watermark is the version as the watermark saw it; versions saved and labels
+moved after the watermark are left for the next pass. Per prompt:
+
+1. versions the destination lacks are copied (in batches); one the source
    restored from its trash is restored from the destination's trash; one
    the source deleted and saved again is replaced;
-3. trash entries the destination lacks are imported verbatim (deletion
+2. trash entries the destination lacks are imported verbatim (deletion
    times kept);
-4. the label history is appended in order (``import_label_events``: a
+3. the label history is appended in order (``import_label_events``: a
    destination whose history is not a prefix of the source's is reported,
    never rewritten);
-5. versions the source deleted are purged from the destination's live set
-   (their trash copy came in step 3), and trash copies the source emptied
+4. versions the source deleted are purged from the destination's live set
+   (their trash copy came in step 2), and trash copies the source emptied
    are purged.
+
+Then the documents are made equal (created, replaced, deleted). A source that
+was emptied (``clear_all`` notes itself in a document, see
+:mod:`.storage.documents`) restarted its label histories: the destination is
+cleared too, then filled again.
 
 Every step is idempotent and writes nothing the destination already has,
 so a run killed at any point is finished by the next one, and a run over an
@@ -29,20 +47,32 @@ anyone else: a standby's own changes are reported as divergence.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
 
-from .errors import LabelHistoryDivergedError, OptimizerError, VersionConflictError
-from .models import LabelEvent, TrashEntry
-from .storage.base import VersionStorage
+from .errors import (
+    DocumentConflictError,
+    LabelHistoryDivergedError,
+    OptimizerError,
+    VersionConflictError,
+)
+from .migrate import Documents, read_documents
+from .models import LabelEvent, PromptVersion, TrashEntry
+from .storage.base import TrashedVersion, VersionStorage
 from .storage.codec import encode_version
+from .storage.documents import CLEARED_KEY, STORE_NAMESPACE
 from .storage.integrity import digest
 
 #: How often one prompt is re-read when its label history moves while it is read.
 VIEW_ATTEMPTS = 20
+#: How often the watermark is read again when the source is cleared while it is read.
+WATERMARK_ATTEMPTS = 5
 BATCH = 500
-#: Prompts replicated at once.
+#: Prompts read or replicated at once.
 WORKERS = 8
 
 
@@ -56,6 +86,19 @@ class PromptView:
     trash: list[TrashEntry]
 
 
+@dataclass(frozen=True)
+class Watermark:
+    """What a pass copies: the source as it was while the watermark was read."""
+
+    cleared: dict[str, Any] | None  # the source's clear marker (None: never cleared)
+    documents: Documents
+    views: dict[str, PromptView]
+    #: when it was read: UTC wall clock, and ``time.monotonic()`` (for tests in-process)
+    started_at: datetime
+    finished_at: datetime
+    window: tuple[float, float]
+
+
 @dataclass
 class SyncReport:
     prompts: int = 0
@@ -66,6 +109,10 @@ class SyncReport:
     label_events_copied: int = 0
     trash_copied: int = 0
     trash_purged: int = 0
+    documents_copied: int = 0
+    documents_deleted: int = 0
+    #: the destination was cleared because the source had been (then filled again)
+    cleared: bool = False
     #: prompts this pass changed anything of in the destination
     touched: set[str] = field(default_factory=set)
     #: SHA-256 of the canonical bytes of each version copied: ``(prompt_id, version)``
@@ -74,6 +121,8 @@ class SyncReport:
     trash_digests: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: ``(prompt_id, why)`` for every prompt the destination could not be made to match.
     problems: list[tuple[str, str]] = field(default_factory=list)
+    #: the watermark this pass copied (None for a pass over named prompts only)
+    watermark: Watermark | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,6 +138,8 @@ class SyncReport:
             + self.label_events_copied
             + self.trash_copied
             + self.trash_purged
+            + self.documents_copied
+            + self.documents_deleted
         )
 
     def merge(self, other: SyncReport) -> None:
@@ -107,7 +158,7 @@ class SyncReport:
         self.trash_digests.update(other.trash_digests)
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "prompts": self.prompts,
             "versions_copied": self.versions_copied,
             "versions_restored": self.versions_restored,
@@ -116,9 +167,18 @@ class SyncReport:
             "label_events_copied": self.label_events_copied,
             "trash_copied": self.trash_copied,
             "trash_purged": self.trash_purged,
-            "problems": [{"prompt_id": p, "problem": why} for p, why in self.problems],
-            "ok": self.ok,
+            "documents_copied": self.documents_copied,
+            "documents_deleted": self.documents_deleted,
+            "cleared": self.cleared,
         }
+        if self.watermark is not None:
+            found["watermark"] = {
+                "started_at": self.watermark.started_at.isoformat(),
+                "finished_at": self.watermark.finished_at.isoformat(),
+            }
+        found["problems"] = [{"prompt_id": p, "problem": why} for p, why in self.problems]
+        found["ok"] = self.ok
+        return found
 
 
 #: ``on_prompt(view)`` is called with each prompt's view once it is replicated.
@@ -140,6 +200,56 @@ def view_of(store: VersionStorage, prompt_id: str) -> PromptView:
     )
 
 
+def cleared_marker(store: VersionStorage) -> dict[str, Any] | None:
+    found = store.get_document(STORE_NAMESPACE, CLEARED_KEY)
+    return None if found is None else found.data
+
+
+def watermark(
+    source: VersionStorage, prompts: list[str] | None = None, *, workers: int = WORKERS
+) -> tuple[Watermark, list[tuple[str, str]]]:
+    """Read what a pass will copy (see the module docstring); also ``(prompt_id, why)`` of
+    each prompt whose view could not be read (it is left out, and reported)."""
+    for _ in range(WATERMARK_ATTEMPTS):
+        started, begun = _utc(), time.monotonic()
+        marker = cleared_marker(source)
+        documents = read_documents(source)
+        names = source.list_held_prompts() if prompts is None else prompts
+        views, problems = _views(source, names, workers)
+        if cleared_marker(source) == marker:
+            mark = Watermark(marker, documents, views, started, _utc(), (begun, time.monotonic()))
+            return mark, problems
+    raise LabelHistoryDivergedError(
+        f"the source was cleared while it was read ({WATERMARK_ATTEMPTS} tries)",
+        error_code="SYNC-BUSY",
+    )
+
+
+def _views(
+    source: VersionStorage, names: list[str], workers: int
+) -> tuple[dict[str, PromptView], list[tuple[str, str]]]:
+    views: dict[str, PromptView] = {}
+    problems: list[tuple[str, str]] = []
+
+    def one(prompt_id: str) -> None:
+        try:
+            views[prompt_id] = view_of(source, prompt_id)
+        except OptimizerError as exc:
+            problems.append((prompt_id, f"{exc.message} [{exc.error_code}]"))
+
+    _each(one, names, workers)
+    return views, problems
+
+
+def _each(fn: Callable[[str], None], items: list[str], workers: int) -> None:
+    if workers <= 1:
+        for item in items:
+            fn(item)
+    else:
+        with ThreadPoolExecutor(workers, thread_name_prefix="promptshelf-sync") as pool:
+            list(pool.map(fn, items))
+
+
 def sync(
     source: VersionStorage,
     destination: VersionStorage,
@@ -148,48 +258,123 @@ def sync(
     on_prompt: OnPrompt | None = None,
     workers: int = WORKERS,
 ) -> SyncReport:
-    """One pass: make ``destination`` hold what ``source`` holds (see the module docstring).
-
-    Prompts are independent, so ``workers`` of them are replicated at once (the
-    backends are thread-safe; an object store's latency is what this hides).
+    """One pass: make ``destination`` hold what ``source`` held at its watermark (see the
+    module docstring). ``prompts`` limits the pass to those prompts (no documents, no
+    clear). Prompts are independent, so ``workers`` of them are read and replicated at
+    once (the backends are thread-safe; an object store's latency is what this hides).
     """
     report = SyncReport()
-    if prompts is None:
-        prompts = sorted(set(source.list_held_prompts()) | set(destination.list_held_prompts()))
+    try:
+        mark, report.problems = watermark(source, prompts, workers=workers)
+    except OptimizerError as exc:
+        report.problems.append(("*", f"{exc.message} [{exc.error_code}]"))
+        return report
+    report.watermark = mark
+    whole = prompts is None
+    if whole and mark.cleared != cleared_marker(destination) and destination.list_held_prompts():
+        destination.clear_all()  # the source was emptied since the last pass: so is this
+        report.cleared = True
+    if whole:
+        names = sorted(set(mark.views) | set(destination.list_held_prompts()))
+    else:
+        names = list(prompts or [])
     lock = threading.Lock()
+    unread = {p for p, _ in report.problems}
 
     def one(prompt_id: str) -> None:
+        if prompt_id in unread:
+            return
         part = SyncReport()
-        view = None
+        view = mark.views.get(prompt_id, PromptView(prompt_id, [], [], []))
         try:
-            view = view_of(source, prompt_id)
             sync_prompt(source, destination, view, part)
         except OptimizerError as exc:
             part.problems.append((prompt_id, f"{exc.message} [{exc.error_code}]"))
-            view = None
         with lock:
             report.merge(part)
             if part.changes or part.problems:
                 report.touched.add(prompt_id)
-            if view is not None:
+            if not part.problems and prompt_id in mark.views:
                 report.prompts += 1
                 if on_prompt is not None:
                     on_prompt(view)
 
-    if workers <= 1:
-        for prompt_id in prompts:
-            one(prompt_id)
-    else:
-        with ThreadPoolExecutor(workers, thread_name_prefix="promptshelf-sync") as pool:
-            list(pool.map(one, prompts))
+    _each(one, names, workers)
+    if whole:
+        try:
+            sync_documents(mark.documents, destination, report)
+        except OptimizerError as exc:
+            report.problems.append(("*", f"documents: {exc.message} [{exc.error_code}]"))
     report.problems.sort()
     return report
+
+
+def sync_documents(documents: Documents, destination: VersionStorage, report: SyncReport) -> None:
+    """Make the destination's documents those of the watermark: create, replace, delete."""
+    for namespace in sorted(set(documents) | set(destination.list_document_namespaces())):
+        wanted = documents.get(namespace, {})
+        held = {d.key: d for d in destination.list_documents(namespace)}
+        for key, data in sorted(wanted.items()):
+            mine = held.get(key)
+            if mine is not None and mine.data == data:
+                continue
+            try:
+                expected = None if mine is None else mine.revision
+                destination.put_document(namespace, key, data, expected_revision=expected)
+            except DocumentConflictError:
+                report.problems.append(("*", f"document {namespace}/{key} changed meanwhile"))
+                continue
+            report.documents_copied += 1
+        for key in sorted(set(held) - set(wanted)):
+            if destination.delete_document(namespace, key):
+                report.documents_deleted += 1
+
+
+class _AsOfView:
+    """The source's versions of one prompt as they were when its view was read: a version
+    deleted since has its oldest trash copy made after the view (versions never change,
+    so that copy is what the view saw, even if the number was saved again since)."""
+
+    def __init__(self, source: VersionStorage, view: PromptView) -> None:
+        self.source = source
+        self.view = view
+        self._later: dict[str, TrashEntry] | None = None
+        self._trash: dict[TrashEntry, PromptVersion] | None = None
+
+    def _deleted_since(self, refresh: bool = False) -> dict[str, TrashEntry]:
+        if self._later is None or refresh:
+            known = set(self.view.trash)
+            later: dict[str, TrashEntry] = {}
+            for entry in self.source.list_trash(self.view.prompt_id):  # oldest first
+                if entry not in known:
+                    later.setdefault(entry.version, entry)
+            self._later = later
+        return self._later
+
+    def trashed(self, entry: TrashEntry) -> PromptVersion | None:
+        if self._trash is None:
+            items = self.source.read_trash(self.view.prompt_id)
+            self._trash = {t.entry: t.version for t in items}
+        return self._trash.get(entry)
+
+    def get(self, number: str) -> PromptVersion | None:
+        later = self._deleted_since().get(number)
+        if later is None:
+            live = self.source.get_version(self.view.prompt_id, number)
+            if live is not None:
+                return live
+            later = self._deleted_since(refresh=True).get(number)  # deleted just now
+            self._trash = None
+            if later is None:
+                return None
+        return self.trashed(later)
 
 
 def sync_prompt(
     source: VersionStorage, destination: VersionStorage, view: PromptView, report: SyncReport
 ) -> None:
     prompt_id = view.prompt_id
+    asof = _AsOfView(source, view)
     theirs = set(view.trash)
     held = set(destination.list_version_numbers(prompt_id))
     held_trash = destination.list_trash(prompt_id)
@@ -197,15 +382,13 @@ def sync_prompt(
     new_trash = theirs - mine
     live = set(view.versions)
 
-    # 2. versions: restored ones first (the destination's newest trash copy is one the
+    # 1. versions: restored ones first (the destination's newest trash copy is one the
     # source no longer has), then replaced ones (deleted and saved again), then new ones.
     newest_here = {e.version: e for e in sorted(held_trash, key=lambda e: e.deleted_at)}
     missing = []
     for number in view.versions:
         if number in held:
-            if any(e.version == number for e in new_trash) and _differs(
-                source, destination, prompt_id, number
-            ):
+            if any(e.version == number for e in new_trash) and _differs(asof, destination, number):
                 destination.purge_version(prompt_id, number)
                 report.versions_replaced += 1
                 missing.append(number)
@@ -214,28 +397,35 @@ def sync_prompt(
         if newest is not None and newest not in theirs:
             destination.restore_version(prompt_id, number)
             mine.discard(newest)
-            if not _differs(source, destination, prompt_id, number):
+            if not _differs(asof, destination, number):
                 report.versions_restored += 1
                 continue
             destination.purge_version(prompt_id, number)  # saved again, not restored
             report.versions_replaced += 1
         missing.append(number)
-    _copy(source, destination, prompt_id, missing, report)
+    _copy(asof, destination, missing, report)
 
-    # 3. trash copies the destination lacks, verbatim
-    if new_trash - mine:
-        for item in source.read_trash(prompt_id):
-            fresh = item.entry in new_trash and item.entry not in mine
-            if fresh and destination.import_trashed(item):
-                report.trash_copied += 1
-                key = (prompt_id, item.entry.version, item.entry.deleted_at.isoformat())
-                report.trash_digests[key] = digest(encode_version(item.version))
+    # 2. trash copies the destination lacks, verbatim (as the view named them)
+    for entry in sorted(new_trash - mine, key=lambda e: e.deleted_at):
+        version = asof.trashed(entry)
+        if version is None:  # emptied from the source's trash since the view
+            report.problems.append((prompt_id, "the trash was emptied while it was copied"))
+            continue
+        if destination.import_trashed(TrashedVersion(entry, version)):
+            report.trash_copied += 1
+            key = (prompt_id, entry.version, entry.deleted_at.isoformat())
+            report.trash_digests[key] = digest(encode_version(version))
 
-    # 4. the label history, in order
+    # 3. the label history, in order
     if view.history:
         report.label_events_copied += destination.import_label_events(prompt_id, view.history)
+    elif destination.label_history(prompt_id):
+        raise LabelHistoryDivergedError(
+            f"the labels of {prompt_id!r} moved in the destination, not in the source",
+            context={"prompt_id": prompt_id},
+        )
 
-    # 5. what the source deleted: live versions (their trash copy is in by now), trash copies
+    # 4. what the source deleted: live versions (their trash copy is in by now), trash copies
     for number in sorted(held - live):
         if destination.purge_version(prompt_id, number):
             report.versions_purged += 1
@@ -245,17 +435,14 @@ def sync_prompt(
 
 
 def _copy(
-    source: VersionStorage,
-    destination: VersionStorage,
-    prompt_id: str,
-    numbers: list[str],
-    report: SyncReport,
+    asof: _AsOfView, destination: VersionStorage, numbers: list[str], report: SyncReport
 ) -> None:
+    prompt_id = asof.view.prompt_id
     for start in range(0, len(numbers), BATCH):
-        chunk = [source.get_version(prompt_id, n) for n in numbers[start : start + BATCH]]
+        chunk = [asof.get(n) for n in numbers[start : start + BATCH]]
         versions = [v for v in chunk if v is not None]
-        if len(versions) < len(chunk):  # deleted since the view: it is in the next pass
-            report.problems.append((prompt_id, "a version was deleted while it was copied"))
+        if len(versions) < len(chunk):  # deleted and purged since the view
+            report.problems.append((prompt_id, "a version was purged while it was copied"))
         for version in versions:
             report.digests[(prompt_id, version.version)] = digest(encode_version(version))
         try:
@@ -266,18 +453,20 @@ def _copy(
                     destination.save_version(version)
                     report.versions_copied += 1
                 except VersionConflictError:
-                    if _differs(source, destination, prompt_id, version.version):
+                    if _differs(asof, destination, version.version):
                         raise
 
 
-def _differs(
-    source: VersionStorage, destination: VersionStorage, prompt_id: str, number: str
-) -> bool:
-    a = source.get_version(prompt_id, number)
-    b = destination.get_version(prompt_id, number)
+def _differs(asof: _AsOfView, destination: VersionStorage, number: str) -> bool:
+    a = asof.get(number)
+    b = destination.get_version(asof.view.prompt_id, number)
     if a is None or b is None:
         return a is not b
     return encode_version(a) != encode_version(b)
+
+
+def _utc() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def follow(

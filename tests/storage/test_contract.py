@@ -571,6 +571,29 @@ def test_document_create_read_replace_delete(storage: VersionStorage) -> None:
     assert storage.list_prompts() == []
 
 
+def test_document_namespaces_are_listed_and_a_clear_is_noted(storage: VersionStorage) -> None:
+    """``list_document_namespaces`` names every namespace holding a document (what
+    migrate, backup and sync walk); ``clear_all`` notes itself in a document, a fresh
+    token each time (how sync tells an emptied source from a diverged standby)."""
+    from promptshelf.storage.documents import CLEARED_KEY, STORE_NAMESPACE
+
+    assert storage.list_document_namespaces() == []
+    storage.put_document("keys", "k1", {"n": 1})
+    storage.put_document("notes", "a", {})
+    storage.put_document("gone", "x", {})
+    storage.delete_document("gone", "x")
+    assert storage.list_document_namespaces() == ["keys", "notes"]
+    storage.save_version(make_version("p", "1.0.0"))
+    storage.clear_all()
+    first = storage.get_document(STORE_NAMESPACE, CLEARED_KEY)
+    assert first is not None and len(first.data["token"]) == 32
+    storage.clear_all()
+    second = storage.get_document(STORE_NAMESPACE, CLEARED_KEY)
+    assert second is not None and second.data["token"] != first.data["token"]
+    assert storage.list_document_namespaces() == ["keys", "notes", STORE_NAMESPACE]
+    assert storage.list_prompts() == [] and storage.get_document("keys", "k1") is not None
+
+
 @pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "x\x00"])
 def test_document_names_are_validated(storage: VersionStorage, name: str) -> None:
     with pytest.raises(InvalidPromptIdError):

@@ -23,7 +23,8 @@ _BACKUP_HELP = """Back up the store (--store) into DEST, or check a backup.
 
 DEST is a directory, a .tar.gz file, or an s3:// prefix. The backup is itself a
 store: restore it with `promptshelf migrate DEST TARGET`. Writers may keep
-writing while it is taken; each prompt is copied from a consistent view.
+writing while it is taken: it holds the store as of its watermark, read before
+anything is copied (docs/operations.md). Documents (API keys) are carried too.
 Exit 1 when the backup or the check found problems."""
 
 
@@ -97,6 +98,10 @@ def _summary(number: int, report: SyncReport, seconds: float) -> str:
         f"restored {r.versions_restored}, replaced {r.versions_replaced}, removed "
         f"{r.versions_purged} version(s) and {r.trash_purged} trash copie(s)"
     )
+    if r.documents_copied or r.documents_deleted:
+        line += f"; documents: {r.documents_copied} copied, {r.documents_deleted} removed"
+    if r.cleared:
+        line += "; the source was cleared: so was DEST"
     return line + (f"; {len(r.problems)} problem(s)" if r.problems else "")
 
 
@@ -130,7 +135,8 @@ def _show_pass(number: int, report: SyncReport, seconds: float, fmt: str, lines:
 @output_options
 def sync_(source: str, dest: str, keep_following: bool, interval: float, fmt: str) -> None:
     """Make DEST (a standby store) hold exactly what SOURCE holds: new versions, label
-    events replayed in order, deletions, the trash. Only what changed is copied; a pass
+    events replayed in order, deletions, the trash, the documents; a cleared SOURCE
+    clears DEST. Only what changed is copied; a pass
     killed midway is finished by the next one. DEST must not be written by anyone else
     (its own changes are reported as problems, never overwritten). Exit 1 on problems.
     With --follow, --json and --nl both print one JSON object per pass, one per line."""

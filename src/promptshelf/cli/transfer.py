@@ -74,6 +74,7 @@ def _report(report: MigrationReport, verb: str, fmt: str) -> None:
     for key in ("conflicts", "missing_after"):
         data[key] = [{"prompt_id": p, "version": v} for p, v in getattr(report, key)]
     data["label_conflicts"] = [{"prompt_id": p, "reason": r} for p, r in report.label_conflicts]
+    data["document_conflicts"] = [{"namespace": n, "key": k} for n, k in report.document_conflicts]
     data["trash_conflicts"] = [
         {"prompt_id": p, "version": v, "deleted_at": d} for p, v, d in report.trash_conflicts
     ]
@@ -86,7 +87,15 @@ def _report(report: MigrationReport, verb: str, fmt: str) -> None:
             f"; {report.label_events_copied} label event(s) and "
             f"{report.trash_copied} trashed version(s) copied"
         )
+    if report.documents_copied:
+        line += f"; {report.documents_copied} document(s) copied"
     render.result(line, data, fmt)
+    for namespace, key in report.document_conflicts:
+        click.echo(
+            f"Error: document {namespace}/{key} differs from the destination's; kept the "
+            "existing one",
+            err=True,
+        )
     for prompt_id, number in report.conflicts:
         click.echo(
             f"Error: {prompt_id} {number} differs from the existing version; kept the existing one",
@@ -135,7 +144,7 @@ def _export_original(storage: VersionStorage, dest: Path, fmt: str) -> None:
     target = FileSystemStorage(dest, checksums=False)
     try:
         with progress_bar("exporting") as progress:
-            report = migrate(storage, target, progress=progress)
+            report = migrate(storage, target, progress=progress, documents=False)
         write_original_index(target)
     finally:
         target.close()

@@ -141,6 +141,19 @@ def _revision(header: str | None) -> int | None:
 
 
 @router.get(
+    "/documents",
+    tags=["documents"],
+    summary="The namespaces that hold documents (the server's own left out): admin",
+    responses=_ERRORS,
+)
+async def list_namespaces(request: Request) -> Response:
+    principal(request, "admin")
+    state = state_of(request)
+    names = await state.read(state.storage.list_document_namespaces)
+    return json_response([n for n in names if n not in _PRIVATE_NAMESPACES])
+
+
+@router.get(
     "/documents/{namespace}",
     tags=["documents"],
     summary="Every document of a namespace: admin",

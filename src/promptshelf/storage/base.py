@@ -11,9 +11,10 @@ forget a check.
 from __future__ import annotations
 
 import abc
+import secrets
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,15 @@ from ..errors import (
 from ..ids import validate_name, validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry, labels_after
 from ..progress import Progress, Tally
-from .documents import Document, check_names, check_revision, decode_document, encode_document
+from .documents import (
+    CLEARED_KEY,
+    STORE_NAMESPACE,
+    Document,
+    check_names,
+    check_revision,
+    decode_document,
+    encode_document,
+)
 from .labelevents import checked_history
 from .verify import Action, Problem, RepairReport, VerifyReport
 
@@ -173,8 +182,24 @@ class VersionStorage(abc.ABC):
         return [e for e in events if label is None or e.label == label]
 
     def clear_all(self) -> None:
+        """Remove every version, label, label event and trash copy (documents stay). The
+        clear is noted first, in a document, for ``sync`` (see :mod:`.documents`)."""
         self._check_open()
+        self._note_clear()
         self._clear()
+
+    def _note_clear(self) -> None:
+        data = {"token": secrets.token_hex(16), "at": datetime.now(timezone.utc).isoformat()}
+        raw = encode_document(data)
+        for attempt in range(10):
+            current = self._doc_get(STORE_NAMESPACE, CLEARED_KEY)
+            try:
+                expected = None if current is None else current[1]
+                self._doc_put(STORE_NAMESPACE, CLEARED_KEY, raw, expected)
+                return
+            except DocumentConflictError:  # another clear at the same moment: noted too
+                if attempt == 9:
+                    raise
 
     # -- the trash: deleted versions are kept until it is emptied ---------------------
 
@@ -353,6 +378,12 @@ class VersionStorage(abc.ABC):
             Document(key, decode_document(raw, f"{namespace}/{key}"), revision)
             for key, (raw, revision) in sorted(found.items())
         ]
+
+    def list_document_namespaces(self) -> list[str]:
+        """The namespaces that hold at least one document, sorted (what migrate, backup and
+        sync walk to carry every document)."""
+        self._check_open()
+        return sorted(self._doc_namespaces())
 
     def put_document(
         self,
@@ -590,6 +621,10 @@ class VersionStorage(abc.ABC):
 
     @abc.abstractmethod
     def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]: ...
+
+    @abc.abstractmethod
+    def _doc_namespaces(self) -> list[str]:
+        """Every namespace with at least one document (any order)."""
 
     @abc.abstractmethod
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:

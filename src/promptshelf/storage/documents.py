@@ -9,7 +9,10 @@ same revision cannot both win (the loser gets ``DocumentConflictError`` and
 reads again), on every backend.
 
 Documents are not versions: ``clear_all`` leaves them, ``verify`` does not read
-them, and they have no history.
+them, and they have no history. ``clear_all`` notes itself in one: a fresh random
+token under ``(STORE_NAMESPACE, CLEARED_KEY)``, written before anything is removed,
+so ``sync`` can tell a source that was emptied (its label histories start again
+from 1) from a standby that someone else wrote to.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ from typing import Any
 
 from ..errors import CorruptStoreError, PayloadTooLargeError, ValidationError
 from ..ids import validate_name
+
+#: Where ``clear_all`` notes each clear (see the module docstring).
+STORE_NAMESPACE = "promptshelf-store"
+CLEARED_KEY = "cleared"
 
 #: Largest document a backend accepts (bytes of UTF-8 JSON).
 MAX_DOCUMENT_BYTES = 1024 * 1024

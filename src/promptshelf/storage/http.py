@@ -349,6 +349,10 @@ class HTTPStorage(VersionStorage):
         body = self._json(self._call("GET", self._doc_path(namespace)))
         return {str(item["key"]): (_raw(item["data"]), int(item["revision"])) for item in body}
 
+    def _doc_namespaces(self) -> list[str]:
+        # The server's own namespaces (its API keys, its settings) are not served.
+        return [str(n) for n in self._json(self._call("GET", f"{API}/documents"))]
+
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
         response = self._call(
             "PUT",

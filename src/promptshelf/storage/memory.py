@@ -186,6 +186,10 @@ class InMemoryStorage(VersionStorage):
         with self._lock:
             return {k: v for (ns, k), v in self._documents.items() if ns == namespace}
 
+    def _doc_namespaces(self) -> list[str]:
+        with self._lock:
+            return list({ns for ns, _ in self._documents})
+
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
         with self._lock:
             current = self._documents.get((namespace, key))

@@ -531,6 +531,10 @@ class S3Storage(VersionStorage):
             if doc is not None
         }
 
+    def _doc_namespaces(self) -> list[str]:
+        base = f"{self.root}{DOCUMENTS_DIR}/"
+        return [n for n in self.bucket.children(base) if self.bucket.any_key(f"{base}{n}/")]
+
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
         object_key = self._doc_key(namespace, key)
         try:
@@ -563,8 +567,15 @@ class S3Storage(VersionStorage):
     # -- the whole store -------------------------------------------------------------------
 
     def _clear(self) -> None:
-        kept = f"{self.root}{DOCUMENTS_DIR}/"  # documents are not versions: clear_all leaves them
-        self.bucket.delete_many([k for k in self.bucket.keys(self.root) if not k.startswith(kept)])
+        # Versions, labels, their history and the trash go; every other folder of ours
+        # starts with a dot and stays (documents are not versions; a backup's manifests
+        # and the quarantine are not the store's to clear), as on the filesystem.
+        gone = tuple(f"{self.root}{d}/" for d in (LABELS_DIR, EVENTS_DIR, TRASH_DIR))
+
+        def cleared(key: str) -> bool:
+            return not key[len(self.root) :].startswith(".") or key.startswith(gone)
+
+        self.bucket.delete_many([k for k in self.bucket.keys(self.root) if cleared(k)])
         self._cache.clear()
 
     def get_storage_stats(self) -> dict[str, Any]:

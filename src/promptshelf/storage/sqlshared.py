@@ -446,6 +446,13 @@ class SQLStorage(VersionStorage):
             ).fetchall()
         return {r[0]: (bytes(r[1]), int(r[2])) for r in rows}
 
+    def _doc_namespaces(self) -> list[str]:
+        with self._reading("read") as conn:
+            rows = self._run(
+                conn, f"SELECT DISTINCT namespace FROM {self._documents_t}", ()
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
         with self._writing("document", None) as conn:
             if expected is None:

@@ -12,6 +12,7 @@ the root's descriptor with ``O_NOFOLLOW`` (:mod:`.io`): a symlink is refused.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import secrets
@@ -90,6 +91,21 @@ class DocumentFiles:
                     if doc is not None:
                         found[name] = doc
         return found
+
+    def namespaces(self) -> builtins.list[str]:
+        root_fd = io.open_root(self._root)
+        try:
+            try:
+                base = io.open_dir_at(root_fd, DOCUMENTS_DIR)
+            except FileNotFoundError:
+                return []
+            try:
+                names = [n for n in io.listdir(base) if not n.startswith(".")]
+            finally:
+                io.close(base)
+        finally:
+            io.close(root_fd)
+        return [n for n in names if self.list(n)]
 
     @contextmanager
     def _locked(self, namespace: str) -> Iterator[int]:

@@ -644,6 +644,10 @@ class FileSystemStorage(VersionStorage):
         with errors("list documents", "FS-LOAD-002", namespace=namespace):
             return self._documents.list(namespace)
 
+    def _doc_namespaces(self) -> list[str]:
+        with errors("list document namespaces", "FS-LOAD-002"):
+            return self._documents.namespaces()
+
     def _doc_put(self, namespace: str, key: str, data: bytes, expected: int | None) -> int:
         with errors("write a document", "FS-SAVE-001", namespace=namespace, key=key):
             return self._documents.put(namespace, key, data, expected)
