@@ -144,7 +144,7 @@ COMMANDS: dict[str, Entry] = {
         "replication",
         "sync_",
         "Make DEST (a standby store) hold exactly what SOURCE holds: new versions, label events"
-        " replayed in order, deletions, the trash.",
+        " replayed in order, deletions, the trash, the documents; a cleared SOURCE clears DEST.",
     ),
     "stats": Entry("maintenance", "stats", "Counts, sizes and settings of the store."),
     "rebuild-index": Entry(
