@@ -4,10 +4,11 @@ Floors (what the hardware and Python cost before promptshelf does anything):
 
 * write floor: write a temp file, fsync it, rename it, fsync the directory,
   with the same bytes a save writes;
-* read floor: read the file, ``json.loads`` it, validate it into the model.
-
 * read floor: read the file and ``PromptVersion.model_validate_json`` the same
-  bytes — the one read floor of every read figure, measured beside each of them.
+  bytes — the one read floor of every read figure, measured beside each of them;
+* what a cache hit cannot avoid, measured beside it too: the isolation floor
+  (``fresh_copy`` of the same version: the caller's private copy) and the
+  revalidation floor (one ``os.stat`` of its file: another process's change seen).
 
 Usage::
 
@@ -51,6 +52,7 @@ from common import (
 )
 
 from promptshelf import FileSystemStorage, PromptVersion
+from promptshelf.copying import fresh_copy
 from promptshelf.models import STORED
 
 # pgserver asks platformdirs for a runtime dir; machines without XDG_RUNTIME_DIR warn
@@ -146,8 +148,11 @@ def reads(root: Path, prompts: int) -> dict[str, float]:
     def latest_cold(i: int) -> None:  # a fresh store each round: no listing known yet
         stores[next(cold) // n].get_latest_version(ids[i % n])
 
+    master = read_one(paths[0])
     workloads: dict[str, tuple[Callable[[int], Any], int]] = {
         "read_floor": (lambda i: read_one(paths[i % n]), n),
+        "copy_floor": (lambda i: fresh_copy(master), 20000),
+        "stat_floor": (lambda i: os.stat(paths[0], follow_symlinks=False), 20000),
         "get_uncached": (lambda i: uncached.get_version(ids[i % n], "1.0.0"), n),
         # the version cache is off; the per-process index (directory listings) is warm
         "latest_uncached": (lambda i: uncached.get_latest_version(ids[i % n]), n),
@@ -161,10 +166,21 @@ def reads(root: Path, prompts: int) -> dict[str, float]:
             rounds[name].append(per_op(fn, count))
     fig = {f"{name}_us": statistics.median(r) * 1e6 for name, r in rounds.items()}
     floors = rounds["read_floor"]
-    for name in ("get_uncached", "latest_uncached", "get_cached", "latest_cached"):
+    for name in (
+        "get_uncached",
+        "latest_uncached",
+        "get_cached",
+        "latest_cached",
+        "copy_floor",
+        "stat_floor",
+    ):
         fig[f"{name}_x_read_floor"] = statistics.median(
             a / b for a, b in zip(rounds[name], floors, strict=True)
         )
+    hit_floors = [c + s for c, s in zip(rounds["copy_floor"], rounds["stat_floor"], strict=True)]
+    fig["get_cached_x_hit_floor"] = statistics.median(
+        a / b for a, b in zip(rounds["get_cached"], hit_floors, strict=True)
+    )
     fig["latest_uncached_x_get_uncached"] = statistics.median(
         a / b for a, b in zip(rounds["latest_uncached"], rounds["get_uncached"], strict=True)
     )
@@ -177,15 +193,20 @@ def list_fifty(root: Path) -> dict[str, float]:
     settle()
     store.list_versions("fifty")
     bare = FileSystemStorage(root / "fifty", use_cache=False)
-    lists, gets, bares = [], [], []
+    masters = [v.model_copy(deep=True) for v in store.list_versions("fifty")]
+    lists, gets, bares, copies = [], [], [], []
     for _ in range(5):  # the list and the cached get it is compared with, side by side
         lists.append(per_op(lambda i: store.list_versions("fifty"), 200))
         gets.append(per_op(lambda i: store.get_version("fifty", "1.7.0"), 5000))
         bares.append(per_op(lambda i: bare.list_versions("fifty"), 50))
+        # the isolation floor of a list: a private copy of each of the 50 versions
+        copies.append(per_op(lambda i: [fresh_copy(m) for m in masters], 200))
     return {
         "list50_cached_ms": statistics.median(lists) * 1000,
         "list50_uncached_ms": statistics.median(bares) * 1000,
+        "list50_copy_floor_ms": statistics.median(copies) * 1000,
         "list50_x_cached_get": statistics.median(a / b for a, b in zip(lists, gets, strict=True)),
+        "list50_x_copy_floor": statistics.median(a / b for a, b in zip(lists, copies, strict=True)),
     }
 
 
@@ -443,7 +464,18 @@ def report(fig: dict[str, Any]) -> dict[str, float]:
         (
             "get_version cached",
             f"{fig['get_cached_us']:.1f} µs",
-            f"{fig['get_cached_x_read_floor']:.2f}x read floor (target <= 0.2x)",
+            f"{fig['get_cached_x_read_floor']:.2f}x read floor (target <= 0.2x);"
+            f" {fig['get_cached_x_hit_floor']:.2f}x copy + stat",
+        ),
+        (
+            "  isolation floor (fresh_copy)",
+            f"{fig['copy_floor_us']:.1f} µs",
+            f"{fig['copy_floor_x_read_floor']:.2f}x read floor",
+        ),
+        (
+            "  revalidation floor (one stat)",
+            f"{fig['stat_floor_us']:.1f} µs",
+            f"{fig['stat_floor_x_read_floor']:.2f}x read floor",
         ),
         (
             "get_latest cached",
@@ -455,6 +487,11 @@ def report(fig: dict[str, Any]) -> dict[str, float]:
             f"{fig['list50_cached_ms']:.3f} ms",
             f"{fig['list50_x_cached_get']:.1f}x a cached get (targets <= 0.5 ms, <= 10x);"
             f" uncached {fig['list50_uncached_ms']:.3f} ms",
+        ),
+        (
+            "  isolation floor (50 fresh_copy)",
+            f"{fig['list50_copy_floor_ms']:.3f} ms",
+            f"list is {fig['list50_x_copy_floor']:.2f}x it",
         ),
         (
             "RSS after touching",

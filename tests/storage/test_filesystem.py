@@ -178,6 +178,56 @@ def test_cached_read_sees_delete_and_recreate_by_another_instance(tmp_path: Path
     assert reader.get_version("a", "1.0.0").prompt.text == "two"  # type: ignore[union-attr]
 
 
+def _change_in_another_process(root: str, sharded: bool) -> None:
+    store = FileSystemStorage(root, enable_sharding=sharded)
+    store.save_version(make_version("a", "1.2.0", text="new"))  # a new latest
+    store.delete_version("a", "1.0.0")
+    store.delete_version("a", "1.1.0")
+    store.save_version(make_version("a", "1.1.0", text="re-made"))  # same number, new text
+
+
+@pytest.mark.parametrize("sharded", [False, True])
+def test_a_warm_cache_sees_another_processes_saves_and_deletes(
+    tmp_path: Path, sharded: bool
+) -> None:
+    """Cached get, latest and list each hit the cache; then another process saves,
+    deletes and re-creates: the very next reads see all of it (the hit path revalidates
+    with one stat per call, never trusting what this process saw before)."""
+    reader = FileSystemStorage(tmp_path, enable_sharding=sharded)
+    reader.save_version(make_version("a", "1.0.0", text="zero"))
+    reader.save_version(make_version("a", "1.1.0", text="one"))
+    time.sleep(RACY_NS / 1e9 + 0.01)  # files younger than this are never cached
+    for _ in range(3):  # warm: the second and third rounds are hits
+        assert reader.get_version("a", "1.1.0").prompt.text == "one"  # type: ignore[union-attr]
+        assert reader.get_latest_version("a").version == "1.1.0"  # type: ignore[union-attr]
+        assert [v.version for v in reader.list_versions("a")] == ["1.0.0", "1.1.0"]
+    hits = reader.get_storage_stats()["cache_stats"]["hits"]
+    assert hits >= 6
+    child = multiprocessing.get_context("fork").Process(
+        target=_change_in_another_process, args=(str(tmp_path), sharded)
+    )
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert reader.get_version("a", "1.0.0") is None
+    assert reader.get_version("a", "1.1.0").prompt.text == "re-made"  # type: ignore[union-attr]
+    latest = reader.get_latest_version("a")
+    assert latest is not None and (latest.version, latest.prompt.text) == ("1.2.0", "new")
+    listed = reader.list_versions("a")
+    assert [(v.version, v.prompt.text) for v in listed] == [("1.1.0", "re-made"), ("1.2.0", "new")]
+    # and once settled, the new files are served from the cache again, still isolated
+    time.sleep(RACY_NS / 1e9 + 0.01)
+    for _ in range(2):
+        got = reader.get_version("a", "1.2.0")
+        assert got is not None and got.prompt.text == "new"
+        got.prompt.variables.append("mutated")
+        got.metadata["mutated"] = True
+    again = reader.get_version("a", "1.2.0")
+    assert again is not None and "mutated" not in again.prompt.variables
+    assert "mutated" not in again.metadata
+    assert reader.get_storage_stats()["cache_stats"]["hits"] > hits
+
+
 # -- crash recovery ------------------------------------------------------------------
 
 

@@ -88,6 +88,7 @@ class _Cached:
     dir_stamp: Stamp | None
     version: PromptVersion
     name: str  # the plain or the compressed file
+    path: str  # its full path, stat'ed on every hit
 
 
 class FileSystemStorage(VersionStorage):
@@ -186,19 +187,19 @@ class FileSystemStorage(VersionStorage):
 
     def _load(self, prompt_id: str, version: str, cached: _Cached | None) -> PromptVersion | None:
         """A fresh object for one version: from ``cached`` if the file is unchanged, else read."""
-        path = self._tree.prompt_path(prompt_id)
         if cached is not None:
             # One stat by path: a file with the identity (inode, size, times) of the one
             # read through descriptors before holds the same bytes, so the cached copy is
             # served; anything else is read again, through descriptors, with O_NOFOLLOW.
             try:
-                st: os.stat_result | None = os.stat(f"{path}/{cached.name}", follow_symlinks=False)
+                st: os.stat_result | None = os.stat(cached.path, follow_symlinks=False)
             except OSError:
                 st = None
             if st is not None and _ident(st) == cached.ident:
                 return fresh_copy(cached.version)
             self._cache.discard((prompt_id, version))
             self._cache.count_miss()
+        path = self._tree.prompt_path(prompt_id)
         with (
             errors(f"read {prompt_id!r} {version!r}", "FS-LOAD-002", path=path),
             self._tree.opened(prompt_id) as fd,
@@ -219,7 +220,7 @@ class FileSystemStorage(VersionStorage):
                 continue
             if self.use_cache and settled(loaded.stat, time.time_ns()):
                 master = fresh_copy(loaded.version)  # the caller gets loaded.version
-                entry = _Cached(_ident(loaded.stat), dir_stamp, master, name)
+                entry = _Cached(_ident(loaded.stat), dir_stamp, master, name, f"{path}/{name}")
                 self._cache.put((prompt_id, version), entry)
             return loaded.version
         return None
