@@ -6,6 +6,10 @@ temp file, fsync it, rename it, fsync the new directory, fsync the parent. For t
 flat (original) layout the parent is the store's root with N entries; for the
 sharded layout it is one of 256 shard directories with about N/256 entries.
 
+The stores are built as raw files (``mkdir`` + one version file per prompt, the
+same bytes a save writes, then one ``sync``): a 100,000-prompt store so takes
+seconds instead of minutes; what is measured afterwards goes through promptshelf.
+
 Usage::
 
     python benchmarks/newprompts.py                  # 100, 10,000 and 100,000 prompts
@@ -15,6 +19,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -24,12 +29,37 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import build_store, make_version, quiesce
+from common import make_version, quiesce
 
 from promptshelf import FileSystemStorage
+from promptshelf.storage import integrity
+from promptshelf.storage.codec import encode_version
 
 PER_ROUND = 60
 ROUNDS = 5
+
+
+def build_raw(root: Path, size: int, sharded: bool) -> None:
+    """A store of ``size`` prompts with one version each, written as plain files: the
+    bytes promptshelf would write for ``p0000000`` with the id put in (ids have one
+    length), in the flat or the sharded (depth 2) layout, then synced once."""
+    body = encode_version(make_version("p0000000", "1.0.0"))
+    root.mkdir(parents=True, exist_ok=True)
+    shards: set[str] = set()
+    for i in range(size):
+        prompt_id = f"p{i:07d}"
+        parent = root
+        if sharded:
+            shard = hashlib.sha256(prompt_id.encode()).hexdigest()[:2]
+            parent = root / shard
+            if shard not in shards:
+                parent.mkdir(exist_ok=True)
+                shards.add(shard)
+        directory = parent / prompt_id
+        directory.mkdir()
+        data = integrity.seal(body.replace(b"p0000000", prompt_id.encode()))
+        (directory / "1.0.0.json").write_bytes(data)
+    os.sync()
 
 
 def _floor_parent(root: Path, entries: int, sharded: bool) -> Path:
@@ -83,7 +113,7 @@ def measure(base: Path, size: int, sharded: bool) -> dict[str, float]:
     data = make_version("p0000000", "1.0.0").model_dump_json(indent=2).encode()
     store_root = base / f"{layout}-{size}"
     FileSystemStorage(store_root, enable_sharding=sharded).close()  # records the layout
-    build_store(store_root, size, 1, sharded=sharded)
+    build_raw(store_root, size, sharded)
     parent = _floor_parent(base / f"floor-{layout}-{size}", size, sharded)
     store = FileSystemStorage(store_root, enable_sharding=sharded)
     quiesce()

@@ -5,6 +5,10 @@ floor of the same interpreter doing nothing (``python -c pass``), and its peak r
 memory. Targets: ``import promptshelf`` <= 100 ms; ``promptshelf show ID latest --text``
 on a 10,000-prompt store <= 150 ms end to end.
 
+The children run with bytecode caches, as an installed package has them (pip
+compiles them at install time): ``PYTHONDONTWRITEBYTECODE`` is dropped from their
+environment, so the warm-up run writes them for an editable install too.
+
 Usage::
 
     python benchmarks/startup.py            # builds a 10,000-prompt store in a temp dir
@@ -23,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import build_store
+from newprompts import build_raw
 
 RUNS = 9
 READ_ONE = (
@@ -43,13 +47,22 @@ def _cli() -> str:
 GNU_TIME = shutil.which("time") or "/usr/bin/time"
 
 
+#: The children's environment: this one, with bytecode caches allowed (see above).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _once(command: list[str]) -> tuple[float, float]:
     """Wall milliseconds and peak RSS (MiB; NaN without GNU time) of one run of ``command``."""
     with tempfile.NamedTemporaryFile("r") as out:
         wrapped = [GNU_TIME, "-f", "%M", "-o", out.name, *command]
         measured = os.path.exists(GNU_TIME)
         begin = time.perf_counter()
-        subprocess.run(wrapped if measured else command, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            wrapped if measured else command,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=CHILD_ENV,
+        )
         wall = (time.perf_counter() - begin) * 1000
         rss = int(out.read().split()[-1]) / 1024 if measured else float("nan")
     return wall, rss
@@ -64,7 +77,7 @@ def timed(command: list[str]) -> tuple[float, float]:
 
 def run(base: Path, prompts: int) -> dict[str, float]:
     root = base / "startup-store"
-    build_store(root, prompts, 1)
+    build_raw(root, prompts, sharded=False)
     python = sys.executable
     cases = {
         "interpreter": [python, "-c", "pass"],

@@ -48,6 +48,33 @@ def files_under(root: Path) -> set[str]:
     )
 
 
+@pytest.mark.parametrize("sharded", [False, True])
+def test_init_recommends_sharding_for_a_large_flat_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sharded: bool
+) -> None:
+    import promptshelf.cli.versions as versions_cli
+
+    monkeypatch.setattr(versions_cli, "SHARDING_ADVISED_PROMPTS", 3)  # 10,000 in real use
+    store = str(tmp_path / "store")
+    shelf = FileSystemStorage(store, enable_sharding=sharded)
+    for i in range(2):
+        shelf.save_version(make_version(f"p{i}", "1.0.0"))
+    below = run(store, "init")
+    assert below.exit_code == 0 and below.stderr == ""
+    shelf.save_version(make_version("p2", "1.0.0"))
+    at = run(store, "init")
+    assert at.exit_code == 0 and at.stdout == f"Store at {store} already holds 3 prompt(s)\n"
+    if sharded:
+        assert at.stderr == ""
+    else:
+        assert at.stderr.startswith("Note: 3 prompts in the flat layout")
+        assert "promptshelf reshard --sharding" in at.stderr and len(at.stderr.splitlines()) == 1
+        quiet = run(store, "init", "--quiet")
+        assert quiet.exit_code == 0 and quiet.stderr == ""
+        as_json = run(store, "init", "--json")
+        assert json.loads(as_json.stdout)["prompts"] == 3
+
+
 def test_init_import_list(store: str) -> None:
     result = run(store, "init")
     assert result.exit_code == 0

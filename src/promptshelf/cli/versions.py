@@ -38,7 +38,8 @@ def init(target: str | None, sharding: bool | None, shard_depth: int | None, fmt
     """Create an empty store (or say what an existing one holds).
 
     On a store that holds versions, a layout other than its own is refused
-    (convert with 'promptshelf reshard').
+    (convert with 'promptshelf reshard'). A flat filesystem store holding
+    10,000 prompts or more gets a note recommending the sharded layout.
     """
     options: dict[str, object] = {} if sharding is None else {"enable_sharding": sharding}
     if sharding and shard_depth is not None:
@@ -55,6 +56,18 @@ def init(target: str | None, sharding: bool | None, shard_depth: int | None, fmt
         )
         data = {"backend": storage.backend_name, "store": where, "prompts": len(prompts)}
         render.result(message, data, fmt)
+        flat = isinstance(storage, FileSystemStorage) and not storage.enable_sharding
+        if flat and len(prompts) >= SHARDING_ADVISED_PROMPTS:
+            note(
+                f"Note: {len(prompts):,} prompts in the flat layout: each new prompt syncs the "
+                "store's root, which grows with every prompt; the sharded layout keeps that "
+                "cost flat ('promptshelf reshard --sharding', with writers stopped)"
+            )
+
+
+#: From how many prompts ``init`` recommends the sharded layout for a flat store: past it,
+#: a new prompt's save grows with the root directory (benchmarks/newprompts.py; README).
+SHARDING_ADVISED_PROMPTS = 10_000
 
 
 def _where(storage: VersionStorage) -> str:
