@@ -186,12 +186,18 @@ OnPrompt = Callable[[PromptView], None]
 
 
 def view_of(store: VersionStorage, prompt_id: str) -> PromptView:
-    """A consistent view of one prompt: the label history did not move while it was read."""
+    """One prompt exactly as it was at one moment: the label history and the version
+    numbers did not move while the trash was read (read again until so). Numbers are
+    read before the trash, so a version deleted in between would be in both listings:
+    the second reading of the numbers sees it gone, and the prompt is read again."""
     for _ in range(VIEW_ATTEMPTS):
         before = store.label_history(prompt_id)
         numbers = store.list_version_numbers(prompt_id)
         trash = store.list_trash(prompt_id)
-        if store.label_history(prompt_id) == before:
+        if (
+            store.list_version_numbers(prompt_id) == numbers
+            and store.label_history(prompt_id) == before
+        ):
             return PromptView(prompt_id, before, numbers, trash)
     raise LabelHistoryDivergedError(
         f"the labels of {prompt_id!r} kept moving while they were read ({VIEW_ATTEMPTS} tries)",
@@ -210,9 +216,12 @@ def watermark(
 ) -> tuple[Watermark, list[tuple[str, str]]]:
     """Read what a pass will copy (see the module docstring); also ``(prompt_id, why)`` of
     each prompt whose view could not be read (it is left out, and reported)."""
-    for _ in range(WATERMARK_ATTEMPTS):
+    for attempt in range(WATERMARK_ATTEMPTS):
         started, begun = _utc(), time.monotonic()
         marker = cleared_marker(source)
+        if marker is not None and not marker.get("done", True):  # a clear under way
+            time.sleep(0.1 * (attempt + 1))
+            continue
         documents = read_documents(source)
         names = source.list_held_prompts() if prompts is None else prompts
         views, problems = _views(source, names, workers)
@@ -220,7 +229,8 @@ def watermark(
             mark = Watermark(marker, documents, views, started, _utc(), (begun, time.monotonic()))
             return mark, problems
     raise LabelHistoryDivergedError(
-        f"the source was cleared while it was read ({WATERMARK_ATTEMPTS} tries)",
+        f"the source was being cleared while it was read ({WATERMARK_ATTEMPTS} tries; if a "
+        "clear was interrupted, clear it again)",
         error_code="SYNC-BUSY",
     )
 

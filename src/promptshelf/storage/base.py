@@ -183,14 +183,16 @@ class VersionStorage(abc.ABC):
 
     def clear_all(self) -> None:
         """Remove every version, label, label event and trash copy (documents stay). The
-        clear is noted first, in a document, for ``sync`` (see :mod:`.documents`)."""
+        clear is noted in a document before and after, for ``sync`` (see :mod:`.documents`)."""
         self._check_open()
-        self._note_clear()
+        token = secrets.token_hex(16)
+        self._note_clear(token, done=False)
         self._clear()
+        self._note_clear(token, done=True)
 
-    def _note_clear(self) -> None:
-        data = {"token": secrets.token_hex(16), "at": datetime.now(timezone.utc).isoformat()}
-        raw = encode_document(data)
+    def _note_clear(self, token: str, *, done: bool) -> None:
+        at = datetime.now(timezone.utc).isoformat()
+        raw = encode_document({"token": token, "at": at, "done": done})
         for attempt in range(10):
             current = self._doc_get(STORE_NAMESPACE, CLEARED_KEY)
             try:

@@ -9,10 +9,12 @@ same revision cannot both win (the loser gets ``DocumentConflictError`` and
 reads again), on every backend.
 
 Documents are not versions: ``clear_all`` leaves them, ``verify`` does not read
-them, and they have no history. ``clear_all`` notes itself in one: a fresh random
-token under ``(STORE_NAMESPACE, CLEARED_KEY)``, written before anything is removed,
-so ``sync`` can tell a source that was emptied (its label histories start again
-from 1) from a standby that someone else wrote to.
+them, and they have no history. ``clear_all`` notes itself in one, under
+``(STORE_NAMESPACE, CLEARED_KEY)``: a fresh random token with ``"done": false``
+before anything is removed, ``"done": true`` after. So ``sync`` can tell a source
+that was emptied (its label histories start again from 1) from a standby that
+someone else wrote to, and waits for a clear under way (or one that crashed:
+then clear again) instead of copying a store half cleared.
 """
 
 from __future__ import annotations

@@ -364,7 +364,10 @@ class FileSystemStorage(VersionStorage):
             try:
                 for entry, name in trash.entries(root_fd, prompt_id):
                     where = f"{self._root}/{trash.TRASH_DIR}/{entry.prompt_id}/{name}"
-                    raw = trash.read_copy(root_fd, entry.prompt_id, name, MAX_VERSION_BYTES)
+                    try:
+                        raw = trash.read_copy(root_fd, entry.prompt_id, name, MAX_VERSION_BYTES)
+                    except FileNotFoundError:  # emptied or restored since it was listed
+                        continue
                     data, _ = integrity.unseal(raw, where)
                     version = decode_version(data, entry.prompt_id, entry.version, where)
                     found.append(TrashedVersion(entry, version))

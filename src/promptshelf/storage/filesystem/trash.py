@@ -54,8 +54,13 @@ def move_in(
     """Move ``name`` (a file in the prompt directory ``dir_fd``) to the trash, or to another
     ``top`` such as the quarantine; the caller holds the prompt's lock. Returns the new path
     relative to the root."""
-    trash_fd = _open_prompt(root_fd, prompt_id, True, durable, top)
-    assert trash_fd is not None  # created above
+    trash_fd = None
+    for _ in range(100):  # emptying the trash removes empty folders: create them again
+        trash_fd = _open_prompt(root_fd, prompt_id, True, durable, top)
+        if trash_fd is not None:
+            break
+    if trash_fd is None:
+        raise FileNotFoundError(f"{top}/{prompt_id} kept vanishing while it was created")
     cut = name.find(".json") if not name.startswith(".") else -1  # "1.0.0" + ".json(.gz)"
     stem, suffix = (name[:cut], name[cut:]) if cut > 0 else (name, "")
     new_name = f"{stem}@{time.time_ns()}{suffix}"
