@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -64,7 +65,13 @@ def backup_run(url: str | None, count: int, base: Path | None = None) -> dict[st
         fig["backup_versions"] = count
         fig["floor_copy_seconds"] = timed(lambda: shutil.copytree(work / "src", work / "copy"))
         dest = str(work / "backup")
-        fig["backup_seconds"] = timed(lambda: backups.take(source, dest, describe="bench"))
+        taken: list[backups.BackupReport] = []
+        fig["backup_seconds"] = timed(
+            lambda: taken.append(backups.take(source, dest, describe="bench"))
+        )
+        mark = taken[0].sync.watermark
+        if mark is not None:  # read before any body was copied: the snapshot's window
+            fig["watermark_seconds"] = mark.window[1] - mark.window[0]
         fig["incremental_unchanged_seconds"] = timed(
             lambda: backups.take(source, dest, describe="bench")
         )
@@ -95,6 +102,9 @@ def report(fig: dict[str, float]) -> None:
     ]
     for name, seconds in rows:
         print(f"{name:32} {seconds:8.2f} s  {n / seconds:10,.0f} versions/s")
+    if "watermark_seconds" in fig:
+        print(f"{'  of which the watermark':32} {fig['watermark_seconds']:8.2f} s")
+    print(f"load average {fig['load_1m']:.2f} (1 min) at the end")
     if "s3_backup_seconds" in fig:
         s = fig["s3_backup_seconds"]
         v = fig["s3_backup_versions"]
@@ -110,8 +120,6 @@ def main() -> int:
     base = Path(args.dir) if args.dir else None
     fig = backup_run(None, args.versions, base)
     if args.s3:
-        import os
-
         import s3server
 
         server = s3server.start()
@@ -126,6 +134,7 @@ def main() -> int:
             )
         finally:
             server.stop()
+    fig["load_1m"] = os.getloadavg()[0]
     report(fig)
     print(json.dumps({k: round(v, 4) for k, v in fig.items()}))
     return 0

