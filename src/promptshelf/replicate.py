@@ -8,10 +8,13 @@ imports. A pass has two phases:
 **The watermark** (:func:`watermark`), read first, before any body is copied:
 the source's clear marker, every document, and for every prompt a consistent
 view: its label history (the events themselves, they are small), its version
-numbers and its trash entries, read again until the history did not move in
-between. It reads listings only, so it takes a short time even for a large
-store (the copy of the bodies is what takes long). If the source was cleared
-while it was read, it is read again.
+numbers and its trash entries, read again until the history and the numbers
+did not move in between. It reads listings only, so it takes a short time even
+for a large store (the copy of the bodies is what takes long). If the source
+was cleared while it was read, it is read again. A store that can read it all
+at one instant (``snapshot_listing``: SQLite and PostgreSQL in one read
+transaction, memory under its lock) does so: the watermark is then one point
+in time for the whole store.
 
 **The copy**, prompt by prompt, of exactly what the watermark holds, however
 long it takes and whatever writers do meanwhile: versions, label events and
@@ -218,6 +221,19 @@ def watermark(
     each prompt whose view could not be read (it is left out, and reported)."""
     for attempt in range(WATERMARK_ATTEMPTS):
         started, begun = _utc(), time.monotonic()
+        listing = source.snapshot_listing() if prompts is None else None
+        if listing is not None:  # one instant (a read transaction, a lock)
+            marker = listing.documents.get(STORE_NAMESPACE, {}).get(CLEARED_KEY)
+            if marker is None or marker.get("done", True):
+                views = {
+                    p: PromptView(p, history, numbers, trash)
+                    for p, (history, numbers, trash) in listing.prompts.items()
+                }
+                window = (begun, time.monotonic())
+                mark = Watermark(marker, listing.documents, views, started, _utc(), window)
+                return mark, []
+            time.sleep(0.1 * (attempt + 1))  # a clear under way
+            continue
         marker = cleared_marker(source)
         if marker is not None and not marker.get("done", True):  # a clear under way
             time.sleep(0.1 * (attempt + 1))

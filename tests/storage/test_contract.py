@@ -594,6 +594,26 @@ def test_document_namespaces_are_listed_and_a_clear_is_noted(storage: VersionSto
     assert storage.list_prompts() == [] and storage.get_document("keys", "k1") is not None
 
 
+def test_a_snapshot_listing_is_what_the_store_holds(storage: VersionStorage) -> None:
+    """Optional: where a backend lists the whole store at one instant (backup and sync's
+    watermark), the listing equals what its per-prompt reads return."""
+    from helpers import fill_everything
+
+    fill_everything(storage)
+    storage.put_document("notes", "a", {"x": [1, "ü"]})
+    listing = storage.snapshot_listing()
+    if storage.backend_name in ("memory", "sqlite", "postgres"):
+        assert listing is not None
+    if listing is None:
+        return
+    assert sorted(listing.prompts) == storage.list_held_prompts()
+    for prompt_id, (history, numbers, trash) in listing.prompts.items():
+        assert history == storage.label_history(prompt_id)
+        assert numbers == storage.list_version_numbers(prompt_id)
+        assert trash == storage.list_trash(prompt_id)
+    assert listing.documents == {"notes": {"a": {"x": [1, "ü"]}}}
+
+
 @pytest.mark.parametrize("name", ["../x", "a/b", ".hidden", "", "x\x00"])
 def test_document_names_are_validated(storage: VersionStorage, name: str) -> None:
     with pytest.raises(InvalidPromptIdError):

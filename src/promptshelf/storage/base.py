@@ -55,6 +55,17 @@ class TrashedVersion:
     version: PromptVersion
 
 
+@dataclass(frozen=True)
+class StoreListing:
+    """What a store held at one instant, without version bodies (see ``snapshot_listing``)."""
+
+    #: prompt id -> (label history, version numbers oldest first, trash entries as
+    #: ``list_trash`` orders them), for every prompt the store holds anything of
+    prompts: dict[str, tuple[list[LabelEvent], list[str], list[TrashEntry]]]
+    #: namespace -> key -> data, every document
+    documents: dict[str, dict[str, dict[str, Any]]]
+
+
 class VersionStorage(abc.ABC):
     """Abstract store of prompt versions. Use as a context manager to close it."""
 
@@ -210,8 +221,7 @@ class VersionStorage(abc.ABC):
         self._check_open()
         if prompt_id is not None:
             validate_prompt_id(prompt_id)
-        entries = self._trash_entries(prompt_id)
-        return sorted(entries, key=lambda e: (e.deleted_at, e.prompt_id, semver.parse(e.version)))
+        return sorted_trash(self._trash_entries(prompt_id))
 
     def restore_version(self, prompt_id: str, version: str) -> PromptVersion:
         """Bring back the most recently deleted copy of a version from the trash.
@@ -359,6 +369,17 @@ class VersionStorage(abc.ABC):
             self.save_version(version)
             count += 1
         return count
+
+    def snapshot_listing(self) -> StoreListing | None:
+        """Every prompt's label history, version numbers and trash entries, and every
+        document, all read at one instant (one read transaction, one lock), for backup and
+        sync's watermark; None when the backend cannot (then they read prompt by prompt).
+        Optional: SQLite, PostgreSQL and memory stores answer; the others return None."""
+        self._check_open()
+        return self._snapshot_listing()
+
+    def _snapshot_listing(self) -> StoreListing | None:
+        return None
 
     # -- documents: small JSON objects with compare-and-swap (API keys, settings) ------
 
@@ -653,6 +674,11 @@ class VersionStorage(abc.ABC):
     def _check_open(self) -> None:
         if self.closed:
             raise StorageError("storage is closed", error_code="PS-CLOSED-001")
+
+
+def sorted_trash(entries: Iterable[TrashEntry]) -> list[TrashEntry]:
+    """Trash entries in ``list_trash``'s order: oldest deletion first."""
+    return sorted(entries, key=lambda e: (e.deleted_at, e.prompt_id, semver.parse(e.version)))
 
 
 def checked_version(version: object) -> PromptVersion:

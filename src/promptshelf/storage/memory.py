@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Any
 
 from .. import semver
 from ..errors import VersionConflictError
 from ..models import STORED, LabelEvent, PromptVersion, TrashEntry
 from .base import (
+    StoreListing,
     TrashedVersion,
     VersionStorage,
     document_conflict,
     missing_version,
     not_in_trash,
+    sorted_trash,
     trash_conflict,
 )
 from .codec import encode_version
+from .documents import decode_document
 from .labelevents import check_expected, events_to_import, labels_blocking, next_label_event
 
 
@@ -185,6 +189,24 @@ class InMemoryStorage(VersionStorage):
     def _doc_list(self, namespace: str) -> dict[str, tuple[bytes, int]]:
         with self._lock:
             return {k: v for (ns, k), v in self._documents.items() if ns == namespace}
+
+    def _snapshot_listing(self) -> StoreListing:
+        with self._lock:  # every write takes this lock: one instant
+            versions = {p: list(v) for p, v in self._versions.items()}
+            events = {p: list(e) for p, e in self._events.items() if e}
+            trash = [e for e, _ in self._trash]
+            documents = dict(self._documents)
+        held: dict[str, tuple[list[LabelEvent], list[str], list[TrashEntry]]] = {}
+        for prompt_id in set(versions) | set(events) | {e.prompt_id for e in trash}:
+            held[prompt_id] = (
+                events.get(prompt_id, []),
+                semver.sort_versions(versions.get(prompt_id, [])),
+                sorted_trash(e for e in trash if e.prompt_id == prompt_id),
+            )
+        docs: dict[str, dict[str, dict[str, Any]]] = {}
+        for (namespace, key), (raw, _) in documents.items():
+            docs.setdefault(namespace, {})[key] = decode_document(raw, f"{namespace}/{key}")
+        return StoreListing(held, docs)
 
     def _doc_namespaces(self) -> list[str]:
         with self._lock:

@@ -297,6 +297,13 @@ class PostgresStorage(SQLStorage):
         return self._connection(action)
 
     @contextmanager
+    def _snapshot(self, action: str) -> Iterator[psycopg.Connection[Any]]:
+        """A REPEATABLE READ, READ ONLY transaction: one snapshot for every read in it."""
+        with self._connection(action) as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield conn
+
+    @contextmanager
     def _writing(self, action: str, prompt_id: str | None) -> Iterator[psycopg.Connection[Any]]:
         """A transaction; with a ``prompt_id`` it holds the prompt's advisory lock, so label
         changes, deletes and restores of one prompt happen one at a time, on every host."""

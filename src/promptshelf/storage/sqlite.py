@@ -268,6 +268,19 @@ class SQLiteStorage(SQLStorage):
             yield self._conn()
 
     @contextmanager
+    def _snapshot(self, action: str) -> Iterator[sqlite3.Connection]:
+        """``BEGIN`` (deferred): in WAL mode the first read fixes the snapshot every later
+        read of the transaction sees, while writers go on."""
+        conn = self._conn()
+        with self._errors(action):
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+    @contextmanager
     def _writing(self, action: str, prompt_id: str | None) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` (the database's write lock, so reads inside are current) ...
         ``COMMIT``; SQLite has one writer at a time, whatever the prompt."""

@@ -25,15 +25,18 @@ from ..errors import CorruptVersionError, VersionConflictError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Tally
 from .base import (
+    StoreListing,
     TrashedVersion,
     VersionStorage,
     checked_version,
     document_conflict,
     missing_version,
     not_in_trash,
+    sorted_trash,
     trash_conflict,
 )
 from .codec import encode_version
+from .documents import decode_document
 from .labelevents import check_expected, events_to_import, labels_blocking, next_label_event
 from .verify import Action, RepairReport
 
@@ -109,6 +112,10 @@ class SQLStorage(VersionStorage):
     @abc.abstractmethod
     def _reading(self, action: str) -> AbstractContextManager[Connection]:
         """A connection for reads; driver errors become promptshelf's."""
+
+    @abc.abstractmethod
+    def _snapshot(self, action: str) -> AbstractContextManager[Connection]:
+        """A read-only transaction: every read inside sees the database at one instant."""
 
     @abc.abstractmethod
     def _writing(self, action: str, prompt_id: str | None) -> AbstractContextManager[Connection]:
@@ -445,6 +452,47 @@ class SQLStorage(VersionStorage):
                 (namespace,),
             ).fetchall()
         return {r[0]: (bytes(r[1]), int(r[2])) for r in rows}
+
+    def _snapshot_listing(self) -> StoreListing:
+        with self._snapshot("read a snapshot") as conn:
+            event_rows = self._run(
+                conn,
+                f"SELECT prompt_id, {EVENT_COLUMNS} FROM {self._events_t} ORDER BY prompt_id, seq",
+            ).fetchall()
+            version_rows = self._run(
+                conn,
+                f"SELECT prompt_id, version FROM {self._versions_t} "
+                "ORDER BY prompt_id, major, minor, patch",
+            ).fetchall()
+            trash_rows = self._run(
+                conn, f"SELECT prompt_id, version, deleted_at FROM {self._trash_t}"
+            ).fetchall()
+            doc_rows = self._run(
+                conn, f"SELECT namespace, key, data FROM {self._documents_t}"
+            ).fetchall()
+        events: dict[str, list[LabelEvent]] = {}
+        for row in event_rows:
+            events.setdefault(row[0], []).append(event_from_row(row[0], tuple(row[1:])))
+        numbers: dict[str, list[str]] = {}
+        for prompt_id, version in version_rows:
+            numbers.setdefault(prompt_id, []).append(version)
+        trash: dict[str, list[TrashEntry]] = {}
+        for prompt_id, version, deleted_at in trash_rows:
+            entry = TrashEntry(prompt_id=prompt_id, version=version, deleted_at=deleted_at)
+            trash.setdefault(prompt_id, []).append(entry)
+        held = {
+            prompt_id: (
+                events.get(prompt_id, []),
+                numbers.get(prompt_id, []),
+                sorted_trash(trash.get(prompt_id, [])),
+            )
+            for prompt_id in set(events) | set(numbers) | set(trash)
+        }
+        docs: dict[str, dict[str, dict[str, Any]]] = {}
+        for namespace, key, raw in doc_rows:
+            data = decode_document(bytes(raw), f"{namespace}/{key}")
+            docs.setdefault(namespace, {})[key] = data
+        return StoreListing(held, docs)
 
     def _doc_namespaces(self) -> list[str]:
         with self._reading("read") as conn:
