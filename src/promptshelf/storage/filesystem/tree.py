@@ -155,6 +155,16 @@ class Tree:
         for a symlink. A new directory's entry is fsynced in its parent unless
         ``sync_new`` is False (a caller that syncs the whole filesystem later).
         """
+        if not self.sharding:
+            # Flat: the prompt directory is the root's child, so one open of its full path
+            # with O_NOFOLLOW (the root may be a symlink; the last component may not) is
+            # the same check as open root + openat + close, in one system call instead of
+            # three. Anything unusual (missing, a symlink, not a directory) takes the long
+            # way below, which creates, diagnoses and refuses as before.
+            try:
+                return io.open_dir(f"{self.root}/{prompt_id}")
+            except OSError:
+                pass
         root_fd = io.open_root(self.root)
         try:
             shard = self.shard_of(prompt_id)
