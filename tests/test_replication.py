@@ -325,7 +325,8 @@ def test_a_backup_is_the_source_as_of_its_watermark_while_writers_write(
 
 
 def _busy_writer(store: VersionStorage, writer: int, rounds: int, clear_at: int | None) -> None:
-    """Saves, label moves, deletes (plain and forced), restores, purges, emptied trash,
+    """Saves, label moves, forced deletes, restores, purges (live and trashed copies), an
+    emptied trash,
     documents created, replaced and deleted; one writer clears the whole store midway.
     The other writers keep going (a call that meets the clear fails and is skipped)."""
     manager = VersionManager(store)
@@ -350,6 +351,8 @@ def _busy_writer(store: VersionStorage, writer: int, rounds: int, clear_at: int 
                     store.purge_version(pid, spare[0])
             if i % 7 == 4:
                 store.empty_trash(older_than=timedelta(0))
+            if i % 8 == 5 and store.list_trash(pid):
+                store.purge_trashed(store.list_trash(pid)[0])
             if i % 3 == 0:
                 key = f"k{writer}"
                 held = store.get_document("notes", key)
