@@ -8,11 +8,15 @@ package; ``make bench-server`` installs it when missing) as the load generator:
   same bytes; for writes, the same endpoint after one durable write (temp file,
   fsync, rename, fsync the directory) on a worker thread;
 * promptshelf on a file store of 10,000 prompts: GET by label warm (one prompt),
-  cold (every request another prompt, past the store's cache), revalidation
-  (If-None-Match -> 304), create a version, move a label; with an API key;
+  cold (every request another prompt: mostly first reads, past the store's
+  caches), revalidation (If-None-Match -> 304), create a version, move a label;
+  with an API key and the structured access log on (the default);
 * the uvicorn pitfall (issue #3149): the floor under stock ``uvicorn --workers 2``,
   whose connections keep Nagle on;
-* memory: resident size of the server's workers after all that, 10,000 prompts.
+* memory: resident size of the server's workers after all that, 10,000 prompts;
+* CPU per request: user + system time of the server's processes over a case,
+  divided by its requests (``cpu us``); a shared machine's load disturbs it less
+  than latency, and it shows what the server itself costs beside the floor.
 
 Usage::
 
@@ -154,6 +158,19 @@ class Running:
         pids = [self.process.pid, *_children(self.process.pid)]
         sizes = [_rss_kb(p) / 1024 for p in pids]
         return [round(s, 1) for s in (sizes[1:] if len(sizes) > 1 else sizes)]
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the process tree so far."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in [self.process.pid, *_children(self.process.pid)]:
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / ticks
 
     def stop(self) -> None:
         try:
@@ -333,7 +350,13 @@ def run_workers(
         runs: dict[str, list[dict[str, float]]] = {name: [] for name, _ in cases}
         for _ in range(args.rounds):
             for name, measure in cases:
-                runs[name].append(measure())
+                server = servers["floor" if name.startswith("floor") else
+                                 "stock" if name.startswith("stock") else "ps"]  # fmt: skip
+                before = server.cpu_seconds()
+                figures = measure()
+                done = figures["rps"] * max(1, round(secs))
+                figures["cpu_us"] = round((server.cpu_seconds() - before) / done * 1e6, 1)
+                runs[name].append(figures)
         for name, figures in runs.items():
             res[name] = {key: statistics.median(f[key] for f in figures) for key in figures[0]}
         res["rss_mb_end"] = ps.rss_mb()
@@ -367,7 +390,8 @@ def report(results: dict[str, Any]) -> None:
         if not key.startswith("workers_"):
             continue
         print(f"\n{key.replace('_', ' ')}:")
-        print(f"  {'case':<26}{'req/s':>9}{'p50':>9}{'p99':>9}{'p50 x':>8}{'p99 x':>8}  target")
+        print(f"  {'case':<26}{'req/s':>9}{'p50':>9}{'p99':>9}{'p50 x':>8}{'p99 x':>8}"
+              f"{'cpu us':>8}{'cpu x':>7}  target")  # fmt: skip
         for case, fig in res.items():
             if not isinstance(fig, dict):
                 continue
@@ -375,11 +399,12 @@ def report(results: dict[str, Any]) -> None:
             base = res.get(base_key) if base_key else None
             r50 = f"{fig['p50_ms'] / base['p50_ms']:.2f}" if base else ""
             r99 = f"{fig['p99_ms'] / base['p99_ms']:.2f}" if base else ""
+            rcpu = f"{fig['cpu_us'] / base['cpu_us']:.2f}" if base and base["cpu_us"] else ""
             goal = f"<= {target}x" if target else ""
             errs = f"  ({fig['errors']} non-2xx)" if fig.get("errors") else ""
             print(
                 f"  {case:<26}{fig['rps']:>9.0f}{fig['p50_ms']:>9.2f}{fig['p99_ms']:>9.2f}"
-                f"{r50:>8}{r99:>8}  {goal}{errs}"
+                f"{r50:>8}{r99:>8}{fig['cpu_us']:>8.0f}{rcpu:>7}  {goal}{errs}"
             )
         warm = res["get_label_warm"]["rps"]
         print(f"  memory (MB per worker process): started {res['rss_mb_started']}, after "

@@ -67,7 +67,7 @@ def test_get_by_label_default_production_falls_back_to_latest(server: Server) ->
         assert moved.status_code == 200, moved.text
         prod = c.get(f"/api/v1/prompts/{pid}")
         assert prod.headers["x-promptshelf-version"] == "1.0.0"
-        assert prod.headers["x-promptshelf-label"] == "production"
+        assert prod.headers["x-promptshelf-resolved"] == "label:production"
         assert (
             c.get(f"/api/v1/prompts/{pid}", params={"label": "production"}).content == prod.content
         )

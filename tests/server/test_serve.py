@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,7 +131,9 @@ def test_bound_socket_gives_accepted_connections_tcp_nodelay() -> None:
     assert seen == [1]
 
 
-def test_several_workers_serve_one_store(tmp_path: Path) -> None:
+def test_several_workers_serve_one_store_and_one_set_of_metrics(tmp_path: Path) -> None:
+    """Two workers: writes through either are seen by both, and /metrics (whichever worker
+    answers it) counts every request of both workers, with both listed."""
     store = str(tmp_path / "store")
     token = create_key_cli(store, tmp_path, "k", "admin")
     server = start_server(store, tmp_path, "--workers", "2")
@@ -139,8 +143,40 @@ def test_several_workers_serve_one_store(tmp_path: Path) -> None:
             for _i in range(10):
                 assert c.post("/api/v1/prompts/w/versions", json=version_body()).status_code == 201
             assert len(c.get("/api/v1/prompts/w/versions").json()["versions"]) == 10
+        gets = 0
+        while gets < 200:  # each on a new connection: the kernel hands them to both workers
+            with httpx.Client(base_url=server.url, headers=headers) as c:
+                assert c.get("/api/v1/prompts/w").status_code == 200
+            gets += 1
+            if gets >= 40 and len(_scrape(server.url)[1]) == 2:
+                break
+        deadline = time.monotonic() + 30
+        while True:  # a worker's counters reach the others within half a second
+            counts, pids = _scrape(server.url)
+            posts = counts.get(("POST", "/api/v1/prompts/{prompt_id}/versions", "201"), 0)
+            got = counts.get(("GET", "/api/v1/prompts/{prompt_id}", "200"), 0)
+            if (posts, got, len(pids)) == (10, gets, 2) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert (posts, got, len(pids)) == (10, gets, 2), (counts, pids)
+        warmed = re.findall(r"worker (\d+) warmed up in \d+ ms", server.log.read_text())
+        assert sorted(warmed) == sorted(pids)  # each built its routes before its first request
     finally:
         server.stop()
+
+
+def _scrape(url: str) -> tuple[dict[tuple[str, str, str], int], set[str]]:
+    """``/metrics`` on a new connection: request counts by (method, route, status); pids."""
+    text = httpx.get(f"{url}/metrics").text
+    counts: dict[tuple[str, str, str], int] = {}
+    for m in re.finditer(
+        r'^promptshelf_http_requests_total\{method="(\w+)",route="([^"]+)",status="(\d+)"\} (\d+)$',
+        text,
+        re.M,
+    ):
+        counts[(m[1], m[2], m[3])] = int(m[4])
+    pids = set(re.findall(r'^promptshelf_worker_info\{pid="(\d+)"', text, re.M))
+    return counts, pids
 
 
 def _race_moves(

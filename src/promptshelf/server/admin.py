@@ -13,7 +13,6 @@ from ..ids import validate_name
 from ..models import (
     TrashEntry,
 )
-from .app import state_of
 from .auth import (
     KEYS_NAMESPACE,
     SETTINGS_NAMESPACE,
@@ -23,8 +22,10 @@ from .http import (
     _ERRORS,
     _PROBLEM,
     _pid,
+    caller,
+    json_models,
     json_response,
-    principal,
+    run_report,
 )
 from .problems import REQUEST_INVALID, ApiError
 
@@ -41,11 +42,10 @@ router = APIRouter()
     responses=_ERRORS,
 )
 async def list_trash(request: Request, prompt_id: str | None = None) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     pid = None if prompt_id is None else _pid(prompt_id)
     entries = await state.read(state.storage.list_trash, pid)
-    return json_response([e.model_dump(mode="json") for e in entries])
+    return json_models(entries)
 
 
 @router.delete(
@@ -55,8 +55,7 @@ async def list_trash(request: Request, prompt_id: str | None = None) -> Response
     responses=_ERRORS,
 )
 async def empty_trash(request: Request, older_than_days: float | None = None) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
 
     older = None if older_than_days is None else timedelta(days=older_than_days)
     removed = await state.write(state.storage.empty_trash, older)
@@ -65,8 +64,7 @@ async def empty_trash(request: Request, older_than_days: float | None = None) ->
 
 @router.get("/stats", tags=["operations"], summary="Store statistics", responses=_ERRORS)
 async def stats(request: Request) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     found = await state.write(state.storage.get_storage_stats)
     hidden = {"path", "storage_dir", "index_file", "url"}
     return json_response({k: v for k, v in found.items() if k not in hidden})
@@ -79,10 +77,7 @@ async def stats(request: Request) -> Response:
     responses=_ERRORS,
 )
 async def verify(request: Request) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    report = await state.write(state.storage.verify)
-    return json_response(report.to_dict())
+    return await run_report(request, "verify")
 
 
 class ProtectedLabels(BaseModel):
@@ -99,8 +94,7 @@ class ProtectedLabels(BaseModel):
     responses=_ERRORS,
 )
 async def get_protected(request: Request) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     return json_response({"labels": list(state.auth.protected_labels())})
 
 
@@ -112,8 +106,7 @@ async def get_protected(request: Request) -> Response:
     responses=_ERRORS,
 )
 async def put_protected(request: Request, body: ProtectedLabels) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     labels = await state.write(set_protected_labels, state.storage, body.labels)
     state.auth.forget()
     return json_response({"labels": list(labels)})
@@ -147,8 +140,7 @@ def _revision(header: str | None) -> int | None:
     responses=_ERRORS,
 )
 async def list_namespaces(request: Request) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     names = await state.read(state.storage.list_document_namespaces)
     return json_response([n for n in names if n not in _PRIVATE_NAMESPACES])
 
@@ -160,8 +152,7 @@ async def list_namespaces(request: Request) -> Response:
     responses=_ERRORS,
 )
 async def list_documents(request: Request, namespace: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     docs = await state.read(state.storage.list_documents, _namespace(namespace))
     return json_response([{"key": d.key, "revision": d.revision, "data": d.data} for d in docs])
 
@@ -173,8 +164,7 @@ async def list_documents(request: Request, namespace: str) -> Response:
     responses=_ERRORS,
 )
 async def get_document(request: Request, namespace: str, key: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     doc = await state.read(state.storage.get_document, _namespace(namespace), key)
     if doc is None:
         raise ApiError(404, "DOC-NOT-FOUND", f"no document {namespace}/{key}")
@@ -193,8 +183,7 @@ async def get_document(request: Request, namespace: str, key: str) -> Response:
 async def put_document(
     request: Request, namespace: str, key: str, data: Annotated[dict[str, Any], Body()]
 ) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     expected = _revision(request.headers.get("if-match"))
     doc = await state.write(
         state.storage.put_document, _namespace(namespace), key, data, expected_revision=expected
@@ -215,8 +204,7 @@ async def put_document(
     responses={409: _PROBLEM, **_ERRORS},
 )
 async def delete_document(request: Request, namespace: str, key: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     expected = _revision(request.headers.get("if-match"))
     deleted = await state.write(
         state.storage.delete_document, _namespace(namespace), key, expected_revision=expected

@@ -43,6 +43,7 @@ from .http import (
     _label,
     _pid,
     _selector,
+    caller,
     encode,
     etag_matches,
     json_response,
@@ -85,8 +86,7 @@ async def list_prompts(
     cursor: str | None = None,
     limit: int = Query(100, ge=1, le=500),
 ) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     after = _decode_cursor(cursor) if cursor else None
     if label is not None:
         _label(label)
@@ -159,8 +159,7 @@ async def get_prompt(
     label: str | None = Query(None, description="a label; the default is production"),
     version: str | None = Query(None, description="a version number, latest or best"),
 ) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     found, pinned, headers = await resolve(state, _pid(prompt_id), label, version)
     return version_response(request, found, pinned=pinned, extra=headers)
 
@@ -188,8 +187,7 @@ class VersionList(BaseModel):
     responses=_ERRORS,
 )
 async def list_versions(request: Request, prompt_id: str) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     pid = _pid(prompt_id)
     versions = await state.read(state.storage.list_versions, pid)
     labels = await state.read(state.storage.list_labels, pid)
@@ -221,8 +219,7 @@ async def list_versions(request: Request, prompt_id: str) -> Response:
     responses={200: _VERSION, 304: {"description": "not modified"}, **_ERRORS},
 )
 async def get_version(request: Request, prompt_id: str, version: str) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     pid = _pid(prompt_id)
     found = await state.read(state.storage.get_version, pid, semver.validate(version))
     if found is None:
@@ -366,8 +363,7 @@ async def delete_version(
     responses={200: _VERSION, 409: _PROBLEM, **_ERRORS},
 )
 async def restore_version(request: Request, prompt_id: str, version: str) -> Response:
-    principal(request, "write")
-    state = state_of(request)
+    state = caller(request, "write")
     pid = _pid(prompt_id)
     restored = await state.write(state.storage.restore_version, pid, semver.validate(version))
     return version_response(request, restored, pinned=True)
@@ -401,8 +397,7 @@ class Rendered(BaseModel):
     responses=_ERRORS,
 )
 async def render(request: Request, prompt_id: str, body: RenderRequest) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     pid = _pid(prompt_id)
     resolved, _, _ = await resolve(state, pid, body.label, body.version)
     found = resolved.version
@@ -437,8 +432,7 @@ async def diff(
     from_: str = Query(..., alias="from"),
     to: str = Query(...),
 ) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     pid = _pid(prompt_id)
     result = await state.read(state.manager.compare_versions, pid, _selector(from_), _selector(to))
     return json_response(result)
@@ -466,8 +460,7 @@ class BatchGet(BaseModel):
     responses=_ERRORS,
 )
 async def batch_get(request: Request, body: BatchGet) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     parts: list[bytes] = []
     for item in body.items:
         head: dict[str, Any] = {"prompt_id": item.prompt_id}

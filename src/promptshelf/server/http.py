@@ -9,9 +9,11 @@ anything is read.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from fastapi import Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from .. import semver
@@ -56,6 +58,20 @@ def principal(request: Request, scope: str = "read") -> Principal:
     request.scope["promptshelf.principal"] = who.actor
     require(who, scope)
     return who
+
+
+def caller(request: Request, scope: str = "read") -> ServerState:
+    """The server's state, once the caller is known to hold ``scope`` (401/403 otherwise):
+    how a route that needs no more of the principal starts."""
+    principal(request, scope)
+    return state_of(request)
+
+
+async def run_report(request: Request, check: Literal["verify", "repair"]) -> Response:
+    """``POST /admin/verify`` and ``/admin/repair``: the store's report, for admins."""
+    state = caller(request, "admin")
+    report = await state.write(getattr(state.storage, check))
+    return json_response(report.to_dict())
 
 
 def encode(version: PromptVersion) -> tuple[bytes, str]:
@@ -103,6 +119,11 @@ def version_headers(
     if extra:
         headers.update(extra)
     return headers
+
+
+def json_models(items: Iterable[BaseModel]) -> Response:
+    """A JSON list of models (label events, trash entries), each as its JSON form."""
+    return json_response([item.model_dump(mode="json") for item in items])
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -158,7 +179,7 @@ async def resolve(
     labelled = await state.read(state.encoded, prompt_id, number)
     if labelled is None:  # deleted between the two reads
         raise VersionNotFoundError(prompt_id, number, {"label": name})
-    return labelled, False, {"x-promptshelf-label": name, "x-promptshelf-resolved": f"label:{name}"}
+    return labelled, False, {"x-promptshelf-resolved": f"label:{name}"}
 
 
 def _selector(value: str) -> str:

@@ -18,8 +18,7 @@ from starlette.responses import Response
 
 from ..errors import VersionNotFoundError
 from ..storage.base import missing_label
-from .app import state_of
-from .http import encode, etag_matches, json_response, principal
+from .http import caller, encode, etag_matches, json_response
 
 router = APIRouter()
 
@@ -36,8 +35,7 @@ async def get_prompt(
     label: str | None = None,
     version: int | None = Query(None, ge=1),
 ) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     storage = state.storage
     from ..ids import validate_name, validate_prompt_id
 

@@ -25,7 +25,16 @@ from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..storage.base import TrashedVersion
 from ..storage.codec import encode_version
 from .app import state_of
-from .http import _ERRORS, _PROBLEM, _VERSION, json_response, principal, version_response
+from .http import (
+    _ERRORS,
+    _PROBLEM,
+    _VERSION,
+    caller,
+    json_response,
+    principal,
+    run_report,
+    version_response,
+)
 from .problems import REQUEST_INVALID, ApiError
 
 router = APIRouter()
@@ -38,8 +47,7 @@ router = APIRouter()
     responses=_ERRORS,
 )
 async def prompt_ids(request: Request) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     return json_response(await state.read(state.storage.list_prompts))
 
 
@@ -50,8 +58,7 @@ async def prompt_ids(request: Request) -> Response:
     responses=_ERRORS,
 )
 async def full_versions(request: Request, prompt_id: str) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     versions = await state.read(state.storage.list_versions, validate_prompt_id(prompt_id))
     body = b"[" + b", ".join(encode_version(v) for v in versions) + b"]"
     return Response(body, media_type="application/json")
@@ -66,8 +73,7 @@ async def full_versions(request: Request, prompt_id: str) -> Response:
     responses={201: _VERSION, 409: _PROBLEM, 413: _PROBLEM, **_ERRORS},
 )
 async def put_version(request: Request, prompt_id: str, version: str) -> Response:
-    principal(request, "write")
-    state = state_of(request)
+    state = caller(request, "write")
     pid = validate_prompt_id(prompt_id)
     number = semver.validate(version)
     body = await request.body()
@@ -96,10 +102,7 @@ async def put_version(request: Request, prompt_id: str, version: str) -> Respons
     responses=_ERRORS,
 )
 async def repair(request: Request) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
-    report = await state.write(state.storage.repair)
-    return json_response(report.to_dict())
+    return await run_report(request, "repair")
 
 
 @router.post(
@@ -129,8 +132,7 @@ async def clear(request: Request, confirm: bool = False) -> Response:
     responses=_ERRORS,
 )
 async def held_prompts(request: Request) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     return json_response(await state.read(state.storage.list_held_prompts))
 
 
@@ -141,8 +143,7 @@ async def held_prompts(request: Request) -> Response:
     responses=_ERRORS,
 )
 async def read_trash(request: Request, prompt_id: str | None = None) -> Response:
-    principal(request)
-    state = state_of(request)
+    state = caller(request)
     pid = None if prompt_id is None else validate_prompt_id(prompt_id)
     items = await state.read(state.storage.read_trash, pid)
     return json_response(
@@ -160,8 +161,7 @@ async def read_trash(request: Request, prompt_id: str | None = None) -> Response
     responses={409: _PROBLEM, **_ERRORS},
 )
 async def import_history(request: Request, prompt_id: str) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     pid = validate_prompt_id(prompt_id)
     events = _parse(list[LabelEvent], await request.body(), "label history")
     appended = await state.write(state.storage.import_label_events, pid, events)
@@ -182,8 +182,7 @@ class _Trashed(BaseModel):
     responses={409: _PROBLEM, **_ERRORS},
 )
 async def import_trashed(request: Request) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     item = _parse(_Trashed, await request.body(), "trash item")
     added = await state.write(
         state.storage.import_trashed, TrashedVersion(item.entry, item.version)
@@ -219,8 +218,7 @@ class _Purge(BaseModel):
     responses={409: _PROBLEM, **_ERRORS},
 )
 async def purge(request: Request) -> Response:
-    principal(request, "admin")
-    state = state_of(request)
+    state = caller(request, "admin")
     item = _parse(_Purge, await request.body(), "purge request")
     if item.trashed_at is None:
         done = await state.write(state.storage.purge_version, item.prompt_id, item.version)

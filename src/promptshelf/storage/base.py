@@ -272,6 +272,19 @@ class VersionStorage(abc.ABC):
     def _version_token(self, prompt_id: str, version: str) -> Hashable | None:
         return None
 
+    def label_token(self, prompt_id: str) -> Hashable | None:
+        """A cheap identity of a prompt's label state, for caches above the store (the
+        server's label answers). Two calls that return equal tokens (not None) saw the same
+        labels, in any process, and no version a label points at was deleted or replaced in
+        between (that needs a label event). None: cannot tell cheaply, or changed too recently
+        to vouch for: read the labels. Optional, like :meth:`version_token`."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        return self._label_token(prompt_id)
+
+    def _label_token(self, prompt_id: str) -> Hashable | None:
+        return None
+
     def list_prompts(self) -> list[str]:
         """Ids of the prompts that have at least one version, sorted."""
         self._check_open()

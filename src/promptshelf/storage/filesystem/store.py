@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ from ...errors import (
     SymlinkError,
     VersionConflictError,
 )
+from ...ids import validate_prompt_id
 from ...models import LabelEvent, PromptVersion, TrashEntry
 from ...progress import Progress, Tally
 from .. import integrity
@@ -52,6 +53,7 @@ from ..verify import RepairReport, VerifyReport
 from . import bulk, io, maintenance, trash
 from .documents import DocumentFiles
 from .index import (
+    RACY_NS,
     IndexEntry,
     Listing,
     ListingCache,
@@ -147,6 +149,7 @@ class FileSystemStorage(VersionStorage):
         self._tree = Tree(self._root, self.enable_sharding, self.shard_depth, durable, lock_timeout)
         self._cache: LRUCache[_Cached] = LRUCache(cache_size if use_cache else 0)
         self._listings = ListingCache(enabled=use_index)
+        self._label_paths: dict[str, str] = {}
         self._documents = DocumentFiles(self._root, durable, lock_timeout)
 
     # -- writing -------------------------------------------------------------
@@ -639,6 +642,29 @@ class FileSystemStorage(VersionStorage):
         if not settled(st, time.time_ns()):
             return None
         return (self._root, prompt_id, version, *_ident(st))
+
+    def label_token(self, prompt_id: str) -> Hashable | None:
+        """:meth:`VersionStorage.label_token`: the label log's identity. The log is
+        append-only, so every change grows it (a torn tail cut before an append is the one
+        case of an equal size: the settled rule covers it). One ``lstat``, its path and id
+        check kept per prompt (the server asks on every GET by label); a log in a symlinked
+        place is the same file only if its device and inode say so."""
+        path = self._label_paths.get(prompt_id)
+        if path is None or self.closed:
+            self._check_open()
+            validate_prompt_id(prompt_id)
+            path = f"{self._tree.prompt_path(prompt_id)}/{LABELS_FILE}"
+            if len(self._label_paths) >= 100_000:
+                self._label_paths.clear()
+            self._label_paths[prompt_id] = path
+        try:
+            st = os.stat(path, follow_symlinks=False)
+        except OSError:
+            return None
+        mtime, ctime = st.st_mtime_ns, st.st_ctime_ns
+        if time.time_ns() - (mtime if mtime > ctime else ctime) <= RACY_NS:  # see settled()
+            return None
+        return (st.st_dev, st.st_ino, st.st_size, mtime, ctime)
 
     def _doc_get(self, namespace: str, key: str) -> tuple[bytes, int] | None:
         with errors("read a document", "FS-LOAD-002", namespace=namespace, key=key):
