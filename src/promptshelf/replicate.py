@@ -300,10 +300,8 @@ def sync(
     if whole and mark.cleared != cleared_marker(destination) and destination.list_held_prompts():
         destination.clear_all()  # the source was emptied since the last pass: so is this
         report.cleared = True
-    if whole:
-        names = sorted(set(mark.views) | set(destination.list_held_prompts()))
-    else:
-        names = list(prompts or [])
+    theirs = set(destination.list_held_prompts()) if whole else set(prompts or [])
+    names = sorted(set(mark.views) | theirs) if whole else list(prompts or [])
     lock = threading.Lock()
     unread = {p for p, _ in report.problems}
 
@@ -313,7 +311,7 @@ def sync(
         part = SyncReport()
         view = mark.views.get(prompt_id, PromptView(prompt_id, [], [], []))
         try:
-            sync_prompt(source, destination, view, part)
+            sync_prompt(source, destination, view, part, present=prompt_id in theirs)
         except OptimizerError as exc:
             part.problems.append((prompt_id, f"{exc.message} [{exc.error_code}]"))
         with lock:
@@ -397,13 +395,20 @@ class _AsOfView:
 
 
 def sync_prompt(
-    source: VersionStorage, destination: VersionStorage, view: PromptView, report: SyncReport
+    source: VersionStorage,
+    destination: VersionStorage,
+    view: PromptView,
+    report: SyncReport,
+    *,
+    present: bool = True,
 ) -> None:
+    """Make ``destination`` hold ``view`` of one prompt (see the module docstring);
+    ``present=False`` says the destination holds nothing of it (nothing to read there)."""
     prompt_id = view.prompt_id
     asof = _AsOfView(source, view)
     theirs = set(view.trash)
-    held = set(destination.list_version_numbers(prompt_id))
-    held_trash = destination.list_trash(prompt_id)
+    held = set(destination.list_version_numbers(prompt_id)) if present else set()
+    held_trash = destination.list_trash(prompt_id) if present else []
     mine = set(held_trash)
     new_trash = theirs - mine
     live = set(view.versions)
@@ -445,7 +450,7 @@ def sync_prompt(
     # 3. the label history, in order
     if view.history:
         report.label_events_copied += destination.import_label_events(prompt_id, view.history)
-    elif destination.label_history(prompt_id):
+    elif present and destination.label_history(prompt_id):  # a standby's own label moves
         raise LabelHistoryDivergedError(
             f"the labels of {prompt_id!r} moved in the destination, not in the source",
             context={"prompt_id": prompt_id},
