@@ -9,7 +9,9 @@ one process. What this module does, and why (see shared/S3-TESTING.md):
 * a fresh data folder each time (a ``mini.options`` left there is reloaded);
 * the process runs in its own session, so a killed test run can be cleaned
   up by process group, and is stopped with SIGTERM, then SIGKILL after 10 s
-  (about one stop in 15 hangs after "Filer stopped");
+  (about one stop in 15 hangs after "Filer stopped"); on Linux the kernel also
+  kills it when the process that started it dies (a test run killed by a
+  timeout or Ctrl-C left servers running for hours);
 * the gRPC socket files it leaves under /tmp are removed;
 * credentials are checked by the gateway (a wrong secret gets 403), so the
   tests exercise signed requests, not an open endpoint.
@@ -21,6 +23,7 @@ when the server cannot start: the S3 tests then fail, never skip.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import glob
 import json
 import os
@@ -132,6 +135,13 @@ def _free(port: int) -> bool:
     return True
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask the kernel for SIGKILL when our parent dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def start(root: Path | None = None, timeout: float = START_TIMEOUT) -> S3Server:
     """Start ``weed mini`` in a fresh folder; returns once a signed request is answered."""
     weed = weed_binary()
@@ -171,7 +181,12 @@ def start(root: Path | None = None, timeout: float = START_TIMEOUT) -> S3Server:
     log = open(base / "weed.log", "wb")  # noqa: SIM115 - the child keeps writing to it
     env = {**os.environ, "GOMEMLIMIT": "256MiB"}
     process = subprocess.Popen(
-        args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env
+        args,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env,
+        preexec_fn=_die_with_parent,
     )
     log.close()
     server = S3Server(f"http://127.0.0.1:{ports[6]}", access, secret, process, base, ports)
