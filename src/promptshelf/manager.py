@@ -297,22 +297,37 @@ class VersionManager:
         *,
         actor: str | None = None,
         reason: str | None = None,
+        expected_seq: int | None = None,
     ) -> LabelEvent:
-        """Point ``label`` at the version a selector names (``"latest"``, ``"label:staging"``)."""
+        """Point ``label`` at the version a selector names (``"latest"``, ``"label:staging"``);
+        ``expected_seq`` as for :meth:`VersionStorage.set_label` (compare-and-swap)."""
         number = self.resolve(prompt_id, version)
-        return self._storage.set_label(prompt_id, label, number, actor=actor, reason=reason)
+        return self._storage.set_label(
+            prompt_id, label, number, actor=actor, reason=reason, expected_seq=expected_seq
+        )
 
     def rollback_label(
-        self, prompt_id: str, label: str, *, actor: str | None = None, reason: str | None = None
+        self,
+        prompt_id: str,
+        label: str,
+        *,
+        actor: str | None = None,
+        reason: str | None = None,
+        expected_seq: int | None = None,
     ) -> LabelEvent:
         """Move ``label`` back to where it pointed before its last move, like an undo: calling
         it twice steps back twice. A move that returns the label to where it was before its
-        previous move counts as undoing that move; a removal starts the history afresh."""
-        current = self._storage.get_label(prompt_id, label)
+        previous move counts as undoing that move; a removal starts the history afresh.
+
+        The move is a compare-and-swap on the history it was computed from (or on
+        ``expected_seq`` when given): if another writer changed the label meanwhile,
+        ``LabelMovedError`` and nothing changes (two racing rollbacks step back once)."""
+        history = self._storage.label_history(prompt_id, label)
+        current = history[-1].to_version if history else None
         if current is None:
             raise missing_label(prompt_id, label)
         positions: list[str] = []  # where the label was, oldest first, undone moves popped
-        for event in self._storage.label_history(prompt_id, label):
+        for event in history:
             if event.action is LabelAction.REMOVE or event.to_version is None:
                 positions = []
             elif positions[-2:-1] == [event.to_version] and event.from_version == positions[-1]:
@@ -330,6 +345,7 @@ class VersionManager:
             positions[-2],
             actor=actor,
             reason=reason or f"rollback of {label} from {current}",
+            expected_seq=history[-1].seq if expected_seq is None else expected_seq,
         )
 
     def clear_all_versions(self) -> None:

@@ -381,3 +381,49 @@ def test_chat_render_gives_messages(admin: httpx.Client) -> None:
     assert '<span class="role">user</span><pre class="text">Question: Where is my order?</pre>' in (
         done.text
     )
+
+
+def test_a_confirmation_is_refused_once_the_label_moved_even_back(
+    admin: httpx.Client, site: Site
+) -> None:
+    """The confirmation carries the label's state (its last event), and the move is a
+    compare-and-swap on it: a label moved away and back since the page was shown (same
+    version, another event) is refused too, and nothing changes."""
+    page = admin.get("/prompts/summarize_ticket/promote", params={"version": "1.2.0"})
+    shown = re.search(r'name="expected_seq" value="(\d+)"', page.text)
+    assert shown is not None
+    before = site.storage.get_label("summarize_ticket", "production")
+    assert before is not None and before != "1.2.0"
+    site.storage.set_label(
+        "summarize_ticket", "production", "1.1.0" if before != "1.1.0" else "1.0.0"
+    )
+    site.storage.set_label("summarize_ticket", "production", before)  # back where it was
+    events = len(site.storage.label_history("summarize_ticket"))
+    answer = admin.post(
+        "/prompts/summarize_ticket/promote",
+        data={
+            "version": "1.2.0",
+            "label": "production",
+            "expected": before,
+            "expected_seq": shown[1],
+            "csrf_token": token_of(page.text),
+        },
+    )
+    assert answer.status_code == 412 and "LABEL-MOVED" in answer.text
+    assert site.storage.get_label("summarize_ticket", "production") == before
+    assert len(site.storage.label_history("summarize_ticket")) == events
+    fresh = admin.get("/prompts/summarize_ticket/promote", params={"version": "1.2.0"})
+    done = admin.post(
+        "/prompts/summarize_ticket/promote",
+        data={
+            "version": "1.2.0",
+            "label": "production",
+            "expected": before,
+            "expected_seq": re.search(r'name="expected_seq" value="(\d+)"', fresh.text)[1],  # type: ignore[index]
+            "csrf_token": token_of(fresh.text),
+        },
+    )
+    assert (
+        done.status_code == 303
+        and site.storage.get_label("summarize_ticket", "production") == "1.2.0"
+    )

@@ -7,8 +7,18 @@ need ``admin``). Changes happen only on POST, after a confirmation page.
 
 from __future__ import annotations
 
-from ...errors import LabelError, RenderError, ValidationError, VersionNotFoundError
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from ...errors import (
+    LabelError,
+    LabelMovedError,
+    RenderError,
+    ValidationError,
+    VersionNotFoundError,
+)
 from ...ids import validate_name, validate_prompt_id
+from ...storage.labelevents import label_seq
 from ..problems import LABEL_MOVED, ApiError
 from . import views
 from .pages import PageContext, PageResult
@@ -97,7 +107,15 @@ def promote(ctx: PageContext) -> PageResult:
     if ctx.method == "GET":
         return _confirm(ctx, prompt_id, label, current, version, "promote")
     _still_at(ctx, label, current)
-    ctx.manager.promote(prompt_id, version, label, actor=principal.actor, reason=_reason(ctx))
+    with _refused_if_moved(ctx, label):
+        ctx.manager.promote(
+            prompt_id,
+            version,
+            label,
+            actor=principal.actor,
+            reason=_reason(ctx),
+            expected_seq=_shown_seq(ctx),
+        )
     return PageResult(redirect=ctx.url("prompts", prompt_id, notice="moved", label=label))
 
 
@@ -116,7 +134,14 @@ def rollback_label(ctx: PageContext) -> PageResult:
     if ctx.method == "GET":
         return _confirm(ctx, prompt_id, label, current, target, "rollback")
     _still_at(ctx, label, current)
-    ctx.manager.rollback_label(prompt_id, label, actor=principal.actor, reason=_reason(ctx))
+    with _refused_if_moved(ctx, label):
+        ctx.manager.rollback_label(
+            prompt_id,
+            label,
+            actor=principal.actor,
+            reason=_reason(ctx),
+            expected_seq=_shown_seq(ctx),
+        )
     return PageResult(redirect=ctx.url("prompts", prompt_id, notice="rolled-back", label=label))
 
 
@@ -129,8 +154,33 @@ def _confirm(
         "current": current,
         "target": target,
         "action": action,
+        "seq": label_seq(ctx.storage.label_history(prompt_id, label), label),
     }
     return PageResult("confirm.html", values)
+
+
+def _shown_seq(ctx: PageContext) -> int | None:
+    """The label's state the confirmation showed (its last event's seq, 0: unset), which the
+    move is a compare-and-swap on; None for a form without it (the version check remains)."""
+    shown = ctx.form.get("expected_seq", "")
+    if not shown.isdigit() or len(shown) > 18:
+        return None
+    return int(shown)
+
+
+@contextmanager
+def _refused_if_moved(ctx: PageContext, label: str) -> Iterator[None]:
+    """A move that lost its compare-and-swap (another writer moved the label after the
+    confirmation was shown, even back to the same version) is refused like a stale page."""
+    try:
+        yield
+    except LabelMovedError:
+        raise ApiError(
+            412,
+            LABEL_MOVED,
+            f"label {label!r} changed since the confirmation was shown; look again and "
+            "confirm anew",
+        ) from None
 
 
 def _still_at(ctx: PageContext, label: str, current: str | None) -> None:
