@@ -86,16 +86,16 @@ def test_init_import_list(store: str) -> None:
     listing = run(store, "list")
     assert listing.stdout == (
         "PROMPT_ID          LATEST  VERSIONS  UPDATED\n"
-        "wf_001_llm_1       1.2.0   3         2026-11-24 09:28:05\n"
-        "wf_001_llm_2       1.1.0   2         2026-11-24 09:28:05\n"
-        "wf_002_classifier  1.0.0   1         2026-11-24 09:28:05\n"
+        "wf_001_llm_1       1.2.0   3         2026-11-24 09:28:05Z\n"
+        "wf_001_llm_2       1.1.0   2         2026-11-24 09:28:05Z\n"
+        "wf_002_classifier  1.0.0   1         2026-11-24 09:28:05Z\n"
     )
     rows = json.loads(run(store, "list", "--json").stdout)
     assert rows[0] == {
         "prompt_id": "wf_001_llm_1",
         "latest": "1.2.0",
         "versions": 3,
-        "updated": "2026-11-24T09:28:05.561806",
+        "updated": "2026-11-24T09:28:05.561806+00:00",  # naive in the file: UTC
     }
     lines = run(store, "list", "--nl").stdout.splitlines()
     assert [json.loads(line)["prompt_id"] for line in lines] == [
@@ -108,9 +108,9 @@ def test_init_import_list(store: str) -> None:
 def test_log(seeded: str) -> None:
     assert run(seeded, "log", "wf_001_llm_1").stdout == (
         "VERSION  SCORE  STRATEGY         PARENT  AUTHOR     CREATED\n"
-        "1.0.0    60     -                -       baseline   2026-11-24 09:28:05\n"
-        "1.1.0    67.5   clarity_focus    1.0.0   optimizer  2026-11-24 09:28:05\n"
-        "1.2.0    75     structure_focus  1.1.0   optimizer  2026-11-24 09:28:05\n"
+        "1.0.0    60     -                -       baseline   2026-11-24 09:28:05Z\n"
+        "1.1.0    67.5   clarity_focus    1.0.0   optimizer  2026-11-24 09:28:05Z\n"
+        "1.2.0    75     structure_focus  1.1.0   optimizer  2026-11-24 09:28:05Z\n"
     )
     rows = json.loads(run(seeded, "log", "wf_001_llm_1", "--json").stdout)
     assert [r["version"] for r in rows] == ["1.0.0", "1.1.0", "1.2.0"]

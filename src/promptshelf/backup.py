@@ -42,14 +42,13 @@ import tarfile
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import semver
 from .errors import ConfigurationError, CorruptStoreError, OptimizerError, StoreNotFoundError
 from .migrate import read_documents
-from .models import labels_after
+from .models import LabelEvent, labels_after
 from .replicate import PromptView, SyncReport, sync
 from .storage.base import VersionStorage
 from .storage.codec import encode_version
@@ -57,6 +56,7 @@ from .storage.documents import encode_document
 from .storage.filesystem import FileSystemStorage
 from .storage.filesystem import io as fsio
 from .storage.opener import open_storage
+from .timestamps import as_utc, parse, to_text, utc_now
 
 FORMAT = "promptshelf-backup/1"
 MANIFEST_DIR = ".backup"
@@ -71,14 +71,13 @@ def sha256(data: bytes) -> str:
 def prompt_entry(store: VersionStorage, prompt_id: str) -> dict[str, Any]:
     """The manifest entry of one prompt, read from ``store``."""
     history = store.label_history(prompt_id)
-    events = b"\n".join(e.model_dump_json().encode() for e in history)
     return {
         "versions": {v.version: sha256(encode_version(v)) for v in store.list_versions(prompt_id)},
         "labels": dict(sorted(store.list_labels(prompt_id).items())),
         "label_events": len(history),
-        "label_history_sha256": sha256(events),
+        "label_history_sha256": history_sha256(history),
         "trash": [
-            [t.entry.version, t.entry.deleted_at.isoformat(), sha256(encode_version(t.version))]
+            [t.entry.version, to_text(t.entry.deleted_at), sha256(encode_version(t.version))]
             for t in store.read_trash(prompt_id)
         ],
     }
@@ -90,6 +89,15 @@ def document_digests(store: VersionStorage) -> dict[str, dict[str, str]]:
         namespace: {key: sha256(encode_document(data)) for key, data in docs.items()}
         for namespace, docs in read_documents(store).items()
     }
+
+
+def history_sha256(history: list[LabelEvent], *, as_read: bool = False) -> str:
+    """SHA-256 of a label history, each event's time as UTC (``Z``), so one history hashes
+    the same whichever backend it was read from. ``as_read``: the events as they were read
+    (naive times without an offset), as manifests written before times were UTC hashed them."""
+    if not as_read:
+        history = [e.model_copy(update={"at": as_utc(e.at)}) for e in history]
+    return sha256(b"\n".join(e.model_dump_json().encode() for e in history))
 
 
 def seal(manifest: dict[str, Any]) -> bytes:
@@ -300,7 +308,7 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
     filesystem is synced once before the manifest, the backup's commit point, is
     written (and synced). A backup without a manifest is not a backup.
     """
-    started = _utc()
+    started = utc_now()
     with backup_store(target, create=True) as store:
         manifests = Manifests(store)
         last = manifests.latest()
@@ -323,7 +331,7 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
         manifest: dict[str, Any] = {
             "format": FORMAT,
             "started_at": started.isoformat(),
-            "finished_at": _utc().isoformat(),
+            "finished_at": utc_now().isoformat(),
             "source": describe,
             "previous": last[0] if last else None,
             "totals": totals,
@@ -353,7 +361,7 @@ def _entry_from(
         return None
     pid = view.prompt_id
     old_versions: dict[str, str] = (before or {}).get("versions", {})
-    old_trash = {(t[0], t[1]): t[2] for t in (before or {}).get("trash", [])}
+    old_trash = {(t[0], _when(t[1])): t[2] for t in (before or {}).get("trash", [])}
     versions: dict[str, str] = {}
     for number in view.versions:
         known = report.digests.get((pid, number)) or old_versions.get(number)
@@ -362,18 +370,17 @@ def _entry_from(
         versions[number] = known
     trash = []
     for entry in sorted(view.trash, key=lambda e: (e.deleted_at, semver.parse(e.version))):
-        when = entry.deleted_at.isoformat()
+        when = to_text(entry.deleted_at)
         known = report.trash_digests.get((pid, entry.version, when))
         known = known or old_trash.get((entry.version, when))
         if known is None:
             return None
         trash.append([entry.version, when, known])
-    events = b"\n".join(e.model_dump_json().encode() for e in view.history)
     return {
         "versions": versions,
         "labels": dict(sorted(labels_after(view.history).items())),
         "label_events": len(view.history),
-        "label_history_sha256": sha256(events),
+        "label_history_sha256": history_sha256(view.history),
         "trash": trash,
     }
 
@@ -440,11 +447,16 @@ def verify(target: str) -> BackupCheck:
                 check.problems.append(f"{prompt_id}: {exc.message} [{exc.error_code}]")
                 continue
             check.checked_versions += len(have["versions"])
-            check.problems.extend(_differences(prompt_id, want, have))
+            legacy = history_sha256(store.label_history(prompt_id), as_read=True)
+            check.problems.extend(_differences(prompt_id, want, have, legacy))
     return check
 
 
-def _differences(prompt_id: str, want: dict[str, Any], have: dict[str, Any]) -> list[str]:
+def _differences(
+    prompt_id: str, want: dict[str, Any], have: dict[str, Any], legacy: str | None = None
+) -> list[str]:
+    """What differs between a manifest's entry and the backup; ``legacy``: the label history
+    hashed as read (``history_sha256(as_read=True)``), which older manifests recorded."""
     found = []
     for number in sorted(set(want["versions"]) | set(have["versions"])):
         a, b = want["versions"].get(number), have["versions"].get(number)
@@ -458,12 +470,14 @@ def _differences(prompt_id: str, want: dict[str, Any], have: dict[str, Any]) -> 
             )
             found.append(f"{prompt_id} {number}: {why}")
     for key in ("labels", "label_events", "label_history_sha256"):
-        if want[key] != have[key]:
+        if want[key] != have[key] and not (key == "label_history_sha256" and want[key] == legacy):
             found.append(f"{prompt_id}: {key.replace('_', ' ')} differ from the manifest")
-    if sorted(map(tuple, want["trash"])) != sorted(map(tuple, have["trash"])):
+    wanted = sorted((t[0], _when(t[1]), t[2]) for t in want["trash"])  # older manifests: naive
+    if wanted != sorted(map(tuple, have["trash"])):
         found.append(f"{prompt_id}: the trash differs from the manifest")
     return found
 
 
-def _utc() -> datetime:
-    return datetime.now(timezone.utc)
+def _when(text: str) -> str:
+    """A manifest's deletion time as UTC text (older manifests hold naive ones: UTC)."""
+    return to_text(parse(text))

@@ -17,6 +17,7 @@ from .errors import OptimizerError
 from .models import LabelEvent, PromptVersion, TrashEntry
 from .progress import Progress, Tally
 from .storage.base import TrashedVersion, VersionStorage
+from .timestamps import to_text
 
 
 def side_files(path: Path) -> tuple[Path, Path]:
@@ -61,7 +62,7 @@ def write(
     if trash:
         with trash_path.open("x", encoding="utf-8") as handle:
             for item in trash:
-                deleted_at = item.entry.deleted_at.isoformat()
+                deleted_at = to_text(item.entry.deleted_at)
                 handle.write(
                     f'{{"deleted_at": {json.dumps(deleted_at)}, '
                     f'"version": {item.version.model_dump_json()}}}\n'

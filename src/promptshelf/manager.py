@@ -13,7 +13,6 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from . import semver
@@ -37,6 +36,7 @@ from .models import (
 )
 from .storage.base import VersionStorage, missing_label
 from .storage.memory import InMemoryStorage
+from .timestamps import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class VersionManager:
                 analysis=analysis,
                 optimization_result=optimization_result,
                 parent_version=parent_version,
-                created_at=datetime.now(),
+                created_at=utc_now(),
                 metadata=dict(base_metadata),
                 config=config,
                 commit_message=commit_message,
@@ -271,7 +271,7 @@ class VersionManager:
                 analysis=target.analysis,
                 optimization_result=None,
                 parent_version=latest,
-                created_at=datetime.now(),
+                created_at=utc_now(),
                 metadata={
                     "author": author,
                     "strategy": None,

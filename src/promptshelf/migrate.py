@@ -43,6 +43,7 @@ from .progress import Progress as _Progress
 from .progress import Tally
 from .storage.base import TrashedVersion, VersionStorage
 from .storage.codec import encode_version
+from .timestamps import to_text
 
 #: ``progress(done, total)`` is called after each prompt, counted in versions (``total``: the
 #: source's version count when the copy starts; see :mod:`promptshelf.progress`).
@@ -173,7 +174,7 @@ def apply_record(
                 report.trash_skipped_identical += 1
         except VersionConflictError:
             e = item.entry
-            report.trash_conflicts.append((e.prompt_id, e.version, e.deleted_at.isoformat()))
+            report.trash_conflicts.append((e.prompt_id, e.version, to_text(e.deleted_at)))
     if record.label_events:
         try:
             appended = destination.import_label_events(record.prompt_id, record.label_events)
@@ -285,7 +286,7 @@ def compare_stores(source: VersionStorage, destination: VersionStorage) -> list[
             if copy is None or encode_version(copy) != encode_version(item.version):
                 differences.append(
                     f"{record.prompt_id} {item.entry.version} in the trash "
-                    f"(deleted {item.entry.deleted_at.isoformat()}): "
+                    f"(deleted {to_text(item.entry.deleted_at)}): "
                     f"{'missing' if copy is None else 'differs'}"
                 )
     return differences

@@ -25,7 +25,6 @@ import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from enum import Enum
 from typing import Any
 
@@ -43,6 +42,7 @@ from pydantic import ValidationError as PydanticValidationError
 
 from . import semver
 from .errors import RenderError
+from .timestamps import Timestamp, UtcTimestamp, utc_now
 
 #: A placeholder: ``{{name}}`` (optional whitespace inside the braces, as in the original
 #: format; also Jinja2's ``{{ name }}``) or a Dify reference ``{{#node_id.var#}}`` /
@@ -217,7 +217,7 @@ class Prompt(BaseModel):
     role: str = "system"
     variables: list[str] = Field(default_factory=list)
     context: dict[str, Any] = Field(default_factory=dict)
-    extracted_at: datetime = Field(default_factory=datetime.now)
+    extracted_at: Timestamp = Field(default_factory=utc_now)
     messages: list[ChatMessage] | None = None
 
     @model_validator(mode="before")
@@ -301,7 +301,7 @@ class PromptAnalysis(BaseModel):
     issues: list[PromptIssue] = Field(default_factory=list)
     suggestions: list[PromptSuggestion] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    analyzed_at: datetime = Field(default_factory=datetime.now)
+    analyzed_at: Timestamp = Field(default_factory=utc_now)
 
 
 class OptimizationResult(BaseModel):
@@ -317,7 +317,7 @@ class OptimizationResult(BaseModel):
     confidence: float = Field(..., ge=0.0, le=1.0)
     changes: list[str] = Field(default_factory=list)
     metadata: dict[str, Any] = Field(default_factory=dict)
-    optimized_at: datetime = Field(default_factory=datetime.now)
+    optimized_at: Timestamp = Field(default_factory=utc_now)
 
 
 #: Validation context of a version read from a store: unknown top-level keys are kept.
@@ -339,7 +339,7 @@ class PromptVersion(BaseModel):
     analysis: PromptAnalysis
     optimization_result: OptimizationResult | None = None
     parent_version: str | None = None
-    created_at: datetime = Field(default_factory=datetime.now)
+    created_at: Timestamp = Field(default_factory=utc_now)
     metadata: dict[str, Any] = Field(default_factory=dict)
     #: The model settings this version runs with (free JSON: model, provider, temperature ...).
     config: dict[str, Any] | None = None
@@ -464,7 +464,7 @@ class LabelEvent(BaseModel):
     to_version: str | None = None
     actor: str | None = None
     reason: str | None = None
-    at: datetime = Field(default_factory=datetime.now)
+    at: Timestamp = Field(default_factory=utc_now)
 
 
 def labels_after(events: list[LabelEvent]) -> dict[str, str]:
@@ -485,4 +485,4 @@ class TrashEntry(BaseModel):
 
     prompt_id: str
     version: str
-    deleted_at: datetime
+    deleted_at: UtcTimestamp

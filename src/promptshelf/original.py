@@ -28,12 +28,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import semver
 from .storage import FileSystemStorage
+from .timestamps import to_naive_utc, utc_now
 
 #: The original's index file, in the store's root.
 INDEX_FILE = ".index.json"
@@ -106,12 +106,12 @@ def original_index(store: FileSystemStorage) -> dict[str, Any]:
             "latest_version": versions[-1].version,
             "version_count": len(versions),
             "versions": [v.version for v in versions],
-            "created_at": min(v.created_at for v in versions).isoformat(),
-            "updated_at": max(v.created_at for v in versions).isoformat(),
+            "created_at": to_naive_utc(min(v.created_at for v in versions)).isoformat(),
+            "updated_at": to_naive_utc(max(v.created_at for v in versions)).isoformat(),
         }
     return {
         "version": "1.0.0",
-        "last_updated": datetime.now().isoformat(),
+        "last_updated": to_naive_utc(utc_now()).isoformat(),
         "total_prompts": len(index),
         "total_versions": sum(e["version_count"] for e in index.values()),
         "index": index,

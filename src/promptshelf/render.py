@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from .models import PromptVersion
+from .timestamps import as_utc
 
 FORMATS = ("table", "json", "nl")
 
@@ -23,8 +24,8 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ", timespec="seconds")
+    if isinstance(value, datetime):  # UTC (a naive time is UTC), to the second: 09:28:05Z
+        return as_utc(value).isoformat(sep=" ", timespec="seconds").replace("+00:00", "Z")
     if isinstance(value, dict | list):
         return short(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
     return str(value)
@@ -37,8 +38,8 @@ def short(text: str, width: int = CELL_WIDTH) -> str:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
+    if isinstance(value, datetime):  # JSON: UTC with its offset, whatever it was written as
+        return as_utc(value).isoformat()
     return value
 
 

@@ -54,7 +54,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from .errors import (
@@ -69,6 +69,7 @@ from .storage.base import TrashedVersion, VersionStorage
 from .storage.codec import encode_version
 from .storage.documents import CLEARED_KEY, STORE_NAMESPACE
 from .storage.integrity import digest
+from .timestamps import to_text, utc_now
 
 #: How often one prompt is re-read when its label history moves while it is read.
 VIEW_ATTEMPTS = 20
@@ -444,7 +445,7 @@ def sync_prompt(
             continue
         if destination.import_trashed(TrashedVersion(entry, version)):
             report.trash_copied += 1
-            key = (prompt_id, entry.version, entry.deleted_at.isoformat())
+            key = (prompt_id, entry.version, to_text(entry.deleted_at))
             report.trash_digests[key] = digest(encode_version(version))
 
     # 3. the label history, in order
@@ -497,7 +498,7 @@ def _differs(asof: _AsOfView, destination: VersionStorage, number: str) -> bool:
 
 
 def _utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return utc_now()
 
 
 def follow(

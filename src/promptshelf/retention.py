@@ -31,6 +31,7 @@ from .ids import validate_name
 from .models import PromptVersion
 from .progress import Progress, Tally
 from .storage.base import VersionStorage
+from .timestamps import as_utc, utc_now
 
 #: ``keep_lineage_of`` entry that means every label.
 ALL_LABELS = "*"
@@ -72,10 +73,6 @@ class RetentionReport:
         }
 
 
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def versions_to_keep(
     versions: list[PromptVersion], labels: dict[str, str], policy: RetentionPolicy, now: datetime
 ) -> set[str]:
@@ -89,8 +86,8 @@ def versions_to_keep(
     if policy.keep_last:
         keep |= {v.version for v in versions[-policy.keep_last :]}
     if policy.keep_younger_than is not None:
-        cutoff = now - policy.keep_younger_than
-        keep |= {v.version for v in versions if _naive(v.created_at) > cutoff}
+        cutoff = as_utc(now) - policy.keep_younger_than  # naive times are UTC
+        keep |= {v.version for v in versions if as_utc(v.created_at) > cutoff}
     best = max(versions, key=lambda v: v.analysis.overall_score)
     keep |= {versions[-1].version, best.version} | set(labels.values())
     parents = {v.version: v.parent_version for v in versions}
@@ -114,7 +111,7 @@ def apply_retention(
     """Remove (into the trash) what ``policy`` does not keep; ``dry_run`` only reports it.
     ``progress(done, total)`` counts the versions decided on."""
     report = RetentionReport(dry_run=dry_run)
-    now = datetime.now()
+    now = utc_now()
     total = storage.get_storage_stats()["total_versions"] if progress else 0
     tally = Tally(progress, total)
     for prompt_id in storage.list_prompts():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -457,17 +457,20 @@ def test_read_trash_and_import_trashed_keep_deletion_times(storage: VersionStora
     other = TrashedVersion(older.entry, make_version("p", "1.0.0", text="a different copy"))
     with pytest.raises(VersionConflictError):
         storage.import_trashed(other)
-    assert [t.entry.deleted_at for t in storage.read_trash("p")] == [when, mine.entry.deleted_at]
+    utc = when.replace(tzinfo=UTC)  # a naive deletion time is taken as UTC
+    assert [t.entry.deleted_at for t in storage.read_trash("p")] == [utc, mine.entry.deleted_at]
+    assert mine.entry.deleted_at.utcoffset() == timedelta(0)  # made by promptshelf: UTC
     assert storage.read_trash("p")[0].version == older.version
+    elsewhere = utc.astimezone(timezone(timedelta(hours=2)))  # the same instant, another zone
     aware = TrashedVersion(
-        TrashEntry(prompt_id="p", version="1.1.0", deleted_at=when.replace(tzinfo=UTC)),
+        TrashEntry(prompt_id="p", version="1.1.0", deleted_at=elsewhere),
         make_version("p", "1.1.0"),
     )
     assert storage.import_trashed(aware) is True
     assert storage.import_trashed(aware) is False  # the same instant: already there
     [copy] = [t for t in storage.read_trash("p") if t.entry.version == "1.1.0"]
-    assert copy.entry.deleted_at.tzinfo is None  # reported in local time, like every deletion
-    assert copy.entry.deleted_at.astimezone(UTC) == when.replace(tzinfo=UTC)
+    assert copy.entry.deleted_at.tzinfo == UTC  # reported in UTC, like every deletion
+    assert copy.entry.deleted_at == utc
     storage.empty_trash()
     storage.import_trashed(older)
     storage.save_version(make_version("p", "1.0.0", text="deleted here"))
@@ -785,3 +788,42 @@ def test_label_compare_and_swap_under_threads(storage: VersionStorage) -> None:
         assert storage.get_label("p", "production") == f"{major}.{won[0] + 1}.0"
         seq = storage.label_history("p", "production")[-1].seq
     assert len(storage.label_history("p", "production")) == 3
+
+
+def test_timestamps_are_utc_and_naive_ones_read_unchanged(storage: VersionStorage) -> None:
+    """What promptshelf records carries UTC; a naive time (the original's) is taken as UTC,
+    compares with aware ones, and is written back as it was: the bytes (the ETag) never
+    change when a version is read back."""
+    from promptshelf import PromptAnalysis, VersionManager, timestamps
+    from promptshelf.retention import RetentionPolicy
+    from promptshelf.storage import integrity
+    from promptshelf.storage.codec import encode_version
+
+    from helpers import make_prompt
+
+    old = make_version("p", "1.0.0")  # naive times, as the original wrote them
+    storage.save_version(old)
+    analysis = PromptAnalysis(prompt_id="p", overall_score=1, clarity_score=2, efficiency_score=3)
+    new = VersionManager(storage).create_version(make_prompt("p"), analysis)
+    read_old, read_new = storage.get_version("p", "1.0.0"), storage.get_version("p", new.version)
+    assert read_old is not None and read_new is not None
+    assert encode_version(read_old) == encode_version(old)  # naive, as written
+    assert b'"created_at": "2026-01-01T12:00:00"' in encode_version(read_old)
+    assert integrity.digest(encode_version(read_old)) == integrity.digest(encode_version(old))
+    assert read_old.created_at == datetime(2026, 1, 1, 12, tzinfo=UTC)  # taken as UTC
+    for moment in (read_new.created_at, read_new.analysis.analyzed_at):
+        assert moment.utcoffset() == timedelta(0)
+    assert b'Z"' in encode_version(read_new)  # written with its zone
+    history = [read_new, read_old]
+    assert sorted(history, key=lambda v: v.created_at)[0] is read_old  # naive and aware compare
+    event = storage.set_label("p", "production", "1.0.0")
+    assert event.at.utcoffset() == timedelta(0)
+    assert storage.label_history("p")[0].at == event.at
+    kept = storage.apply_retention(
+        RetentionPolicy(keep_younger_than=timedelta(days=1)), dry_run=True
+    )
+    assert kept.removed == []  # 1.0.0 (2026-01-01, naive) is labelled; the new one is young
+    storage.delete_version("p", new.version)
+    [entry] = storage.list_trash("p")
+    assert entry.deleted_at.utcoffset() == timedelta(0)
+    assert timestamps.utc_now() - entry.deleted_at < timedelta(hours=1)

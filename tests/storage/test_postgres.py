@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -161,7 +161,7 @@ def test_a_schema_1_database_is_upgraded(postgres_url: str, schema: str) -> None
             (old.model_dump_json(),),
         )
     store = PostgresStorage(postgres_url, schema=schema)
-    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 5
+    assert store.get_storage_stats()["schema_version"] == pg_module.SCHEMA_VERSION == 6
     assert store.get_version("p", "1.0.0") == old
     store.save_version(make_version("p", "1.1.0"))
     store.set_label("p", "production", "1.1.0")
@@ -171,32 +171,62 @@ def test_a_schema_1_database_is_upgraded(postgres_url: str, schema: str) -> None
     store.close()
 
 
-def test_schema_5_keeps_label_times_as_written(postgres_url: str, schema: str) -> None:
-    """Schema 3 kept a label event's time as a ``timestamp`` (its offset lost: a migration
-    through PostgreSQL changed the history); schema 5 keeps the text, and upgrading keeps
-    the times schema 3 had."""
-    written = datetime(2025, 3, 1, 9, 30, 15, 123456)
+def test_schema_6_holds_every_time_as_timestamptz_in_utc(postgres_url: str, schema: str) -> None:
+    """Schema 5 kept a label event's time as text (naive, or with an offset) and the other
+    times as naive ``timestamp``; schema 6 makes them all ``timestamptz``: a naive time is
+    taken as UTC, one with an offset keeps its instant. The versions' JSONB (their bytes,
+    their checksums) is not touched."""
+    naive = datetime(2025, 3, 1, 9, 30, 15, 123456)
+    old = make_version("p", "1.0.0")
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{schema}"')
         conn.execute(
             f'CREATE TABLE "{schema}".promptshelf_meta (key text PRIMARY KEY, value text NOT NULL)'
         )
-        conn.execute(f"INSERT INTO \"{schema}\".promptshelf_meta VALUES ('schema_version', '3')")
-        for number in (1, 2, 3):
+        conn.execute(f"INSERT INTO \"{schema}\".promptshelf_meta VALUES ('schema_version', '5')")
+        for number in (1, 2, 3, 4, 5):
             for statement in pg_module.MIGRATIONS[number]:
                 conn.execute(statement.format(s=f'"{schema}"'))
+        for seq, at in ((1, naive.isoformat()), (2, "2025-03-01T11:30:15.123456+02:00")):
+            conn.execute(
+                f'INSERT INTO "{schema}".promptshelf_label_events '
+                "VALUES ('p', %s, 'production', %s, %s, '1.0.0', 'ci', NULL, %s)",
+                (seq, "set" if seq == 1 else "move", None if seq == 1 else "1.0.0", at),
+            )
+        data = old.model_dump_json(indent=2)
         conn.execute(
-            f'INSERT INTO "{schema}".promptshelf_label_events '
-            "VALUES ('p', 1, 'production', 'set', NULL, '1.0.0', 'ci', NULL, %s)",
-            (written,),
+            f'INSERT INTO "{schema}".promptshelf_versions (prompt_id, major, minor, patch, '
+            "version, data, overall_score, created_at, sha256) "
+            "VALUES ('p', 1, 0, 0, '1.0.0', %s::jsonb, 60, %s, "
+            "encode(sha256(convert_to(%s::jsonb::text, 'UTF8')), 'hex'))",
+            (data, naive, data),
         )
     store = PostgresStorage(postgres_url, schema=schema)
-    assert [e.at for e in store.label_history("p")] == [written]
-    store.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
-    # a move (setting it where it points records nothing since label no-ops are not moves)
+    assert store.get_storage_stats()["schema_version"] == 6
+    utc = naive.replace(tzinfo=UTC)
+    assert [e.at for e in store.label_history("p")] == [utc, utc]  # the same instant twice
+    assert all(e.at.utcoffset() == timedelta(0) for e in store.label_history("p"))
+    assert store.get_version("p", "1.0.0") == old and store.verify().ok
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        types = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = %s AND column_name IN "
+            "('created_at', 'saved_at', 'at', 'deleted_at', 'quarantined_at') ORDER BY 1, 2",
+            (schema,),
+        ).fetchall()
+        assert {t for _, _, t in types} == {"timestamp with time zone"}, types
+        assert len(types) == 7
+        (created,) = conn.execute(
+            f'SELECT created_at FROM "{schema}".promptshelf_versions'
+        ).fetchone()
+        assert created == utc
+    store.save_version(make_version("p", "1.1.0"))
     moved = store.set_label("p", "production", "1.1.0", actor="me")
-    store.remove_label("p", "production")
+    assert moved.at.utcoffset() == timedelta(0)
+    store.delete_version("p", "1.0.0", force=True)
+    [entry] = store.list_trash("p")
+    assert entry.deleted_at.utcoffset() == timedelta(0)
+    assert store.restore_version("p", "1.0.0") == old
     events = store.label_history("p")
-    assert events[1] == moved and events[0].at == written
     assert store.import_label_events("p", events) == 0  # read back exactly: nothing to append
     store.close()

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import gzip
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from promptshelf import FileSystemStorage, RetentionPolicy, VersionConflictError, VersionStorage
+from promptshelf.timestamps import utc_now
 
 from helpers import make_version
 
 
 def fill(storage: VersionStorage) -> None:
     """p: 1.0.0 (best) <- 1.1.0 <- 1.2.0, 1.3.0 (a root of its own) <- 1.4.0 <- 1.5.0 (latest)."""
-    old = datetime.now() - timedelta(days=30)
+    old = utc_now() - timedelta(days=30)
     chain = [
         ("1.0.0", 90.0, None),
         ("1.1.0", 50.0, "1.0.0"),
@@ -27,9 +28,7 @@ def fill(storage: VersionStorage) -> None:
     for number, score, parent in chain:
         version = make_version("p", number, score=score, parent=parent)
         fresh = number == "1.5.0"
-        storage.save_version(
-            version.model_copy(update={"created_at": datetime.now() if fresh else old})
-        )
+        storage.save_version(version.model_copy(update={"created_at": utc_now() if fresh else old}))
 
 
 def test_dry_run_reports_and_changes_nothing(storage: VersionStorage) -> None:

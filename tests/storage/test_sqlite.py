@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_documented_pragmas(tmp_path: Path) -> None:
     fast = SQLiteStorage(tmp_path / "b.db", durable=False)
     assert fast.pragma("synchronous") == 1  # NORMAL
     stats = durable.get_storage_stats()
-    assert (stats["journal_mode"], stats["schema_version"]) == ("wal", 3)
+    assert (stats["journal_mode"], stats["schema_version"]) == ("wal", 4)
 
 
 def test_latest_is_an_index_lookup(tmp_path: Path) -> None:
@@ -136,10 +137,48 @@ def test_a_schema_1_database_is_upgraded(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     store = SQLiteStorage(path)
-    assert store.get_storage_stats()["schema_version"] == 3
+    assert store.get_storage_stats()["schema_version"] == 4
     assert store.get_version("p", "1.0.0") == old  # no checksum yet: read unverified
     store.save_version(make_version("p", "1.1.0"))
     store.set_label("p", "production", "1.1.0")
     store.delete_version("p", "1.0.0")
     assert [e.version for e in store.list_trash()] == ["1.0.0"]
     assert store.verify().ok
+
+
+def test_a_schema_3_database_gets_its_times_in_utc(tmp_path: Path) -> None:
+    """Schema 4: every time column holds UTC text (``+00:00``, microseconds), so equal
+    times are equal texts; the naive times schema 3 wrote are taken as UTC. The versions'
+    bytes (their checksums, their ETags) are not touched."""
+    path = tmp_path / "old.db"
+    with SQLiteStorage(path) as store:
+        store.save_versions([make_version("p", "1.0.0"), make_version("p", "1.1.0")])
+        store.set_label("p", "production", "1.1.0")
+        store.delete_version("p", "1.0.0")
+    naive = "2025-03-01T09:30:15.123456"
+    conn = sqlite3.connect(path)
+    before = conn.execute("SELECT data, sha256 FROM promptshelf_versions").fetchall()
+    conn.execute("UPDATE promptshelf_meta SET value = '3' WHERE key = 'schema_version'")
+    conn.execute("UPDATE promptshelf_label_events SET at = ?", (naive,))
+    conn.execute("UPDATE promptshelf_trash SET deleted_at = ?", (naive,))
+    conn.execute("UPDATE promptshelf_versions SET created_at = '2026-01-01T12:00:00'")
+    conn.commit()
+    conn.close()
+    store = SQLiteStorage(path)
+    assert store.get_storage_stats()["schema_version"] == 4
+    utc = datetime(2025, 3, 1, 9, 30, 15, 123456, tzinfo=UTC)
+    assert [e.at for e in store.label_history("p")] == [utc]
+    [entry] = store.list_trash("p")
+    assert entry.deleted_at == utc
+    assert store.purge_trashed(entry) is True  # found by its time: texts match
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT data, sha256 FROM promptshelf_versions").fetchall() == before
+    assert conn.execute("SELECT created_at FROM promptshelf_versions").fetchall() == [
+        ("2026-01-01T12:00:00.000000+00:00",)
+    ]
+    assert conn.execute("SELECT at FROM promptshelf_label_events").fetchall() == [
+        ("2025-03-01T09:30:15.123456+00:00",)
+    ]
+    conn.close()
+    assert store.verify().ok
+    store.close()

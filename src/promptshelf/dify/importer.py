@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any
 
 from ..manager import VersionManager, check_same_kind
 from ..models import Prompt, PromptAnalysis, PromptVersion
+from ..timestamps import utc_now
 from .dsl import DifyApp, DifyPrompt
 
 AUTHOR = "dify-import"
@@ -67,7 +67,7 @@ def to_prompt(key: str, app: DifyApp, prompt: DifyPrompt, source: str) -> Prompt
         node_type=prompt.node_type,
         variables=prompt.variables(),
         context=context,
-        extracted_at=datetime.now(timezone.utc),
+        extracted_at=utc_now(),
         **fields,
     )
 

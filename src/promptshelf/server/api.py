@@ -30,6 +30,7 @@ from ..models import (
     PromptVersion,
     labels_after,
 )
+from ..timestamps import as_utc, parse, utc_now
 from .app import ServerState, state_of
 from .auth import (
     check_label_change,
@@ -106,15 +107,11 @@ async def list_prompts(
             continue
         if label is not None and label not in summary["labels"]:
             continue
-        updated = datetime.fromisoformat(summary["updated_at"])
-        if updated_after is not None and _naive(updated) <= _naive(updated_after):
+        updated = parse(summary["updated_at"])
+        if updated_after is not None and as_utc(updated) <= as_utc(updated_after):
             continue
         items.append(summary)
     return json_response({"items": items, "next_cursor": next_cursor})
-
-
-def _naive(value: datetime) -> datetime:
-    return value.replace(tzinfo=None) if value.tzinfo is not None else value
 
 
 def _summary(state: ServerState, prompt_id: str) -> dict[str, Any] | None:
@@ -130,7 +127,7 @@ def _summary(state: ServerState, prompt_id: str) -> dict[str, Any] | None:
         "latest_version": latest.version,
         "versions": len(numbers),
         "labels": labels_after(events),
-        "updated_at": updated.isoformat(),
+        "updated_at": as_utc(updated).isoformat(),
     }
 
 
@@ -200,7 +197,7 @@ async def list_versions(request: Request, prompt_id: str) -> Response:
         {
             "version": v.version,
             "parent_version": v.parent_version,
-            "created_at": v.created_at.isoformat(),
+            "created_at": as_utc(v.created_at).isoformat(),
             "overall_score": v.analysis.overall_score,
             "author": v.metadata.get("author"),
             "etag": encode(v)[1],
@@ -302,7 +299,7 @@ async def create_version(request: Request, prompt_id: str, body: VersionCreate) 
             analysis=analysis,
             optimization_result=result,
             parent_version=body.parent_version,
-            created_at=body.created_at or datetime.now(),
+            created_at=body.created_at or utc_now(),
             metadata={
                 "author": "optimizer" if result else "baseline",
                 "strategy": result.strategy.value if result else None,

@@ -34,12 +34,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import DocumentConflictError, ValidationError
 from ..ids import validate_name
 from ..storage.base import VersionStorage
+from ..timestamps import utc_now
 from .problems import AUTH_INVALID, AUTH_MISSING, AUTH_SCOPE, LABEL_PROTECTED, ApiError
 
 SCOPES = ("read", "write", "admin")
@@ -127,7 +127,7 @@ def create_key(storage: VersionStorage, name: str, scopes: Iterable[str]) -> tup
     while True:
         key_id = secrets.token_hex(_ID_LEN // 2)
         token = f"{TOKEN_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
-        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        created = utc_now().isoformat(timespec="seconds")
         data = {"name": name, "scopes": list(expanded), "sha256": token_hash(token)}
         data["created_at"] = created
         try:

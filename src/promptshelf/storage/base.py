@@ -14,7 +14,7 @@ import abc
 import secrets
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +31,7 @@ from ..errors import (
 from ..ids import validate_name, validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry, labels_after
 from ..progress import Progress, Tally
+from ..timestamps import utc_now
 from .documents import (
     CLEARED_KEY,
     STORE_NAMESPACE,
@@ -202,7 +203,7 @@ class VersionStorage(abc.ABC):
         self._note_clear(token, done=True)
 
     def _note_clear(self, token: str, *, done: bool) -> None:
-        at = datetime.now(timezone.utc).isoformat()
+        at = utc_now().isoformat()
         raw = encode_document({"token": token, "at": at, "done": done})
         for attempt in range(10):
             current = self._doc_get(STORE_NAMESPACE, CLEARED_KEY)
@@ -242,7 +243,7 @@ class VersionStorage(abc.ABC):
         """Delete for good what was deleted more than ``older_than`` ago (everything if None);
         returns how many versions were removed."""
         self._check_open()
-        cutoff = None if older_than is None else datetime.now() - older_than
+        cutoff = None if older_than is None else utc_now() - older_than
         return self._empty_trash(cutoff)
 
     def apply_retention(
@@ -332,17 +333,13 @@ class VersionStorage(abc.ABC):
 
     def import_trashed(self, item: TrashedVersion) -> bool:
         """Put a deleted version into the trash verbatim, with its deletion time (as another
-        store's ``read_trash`` returned it; a deletion time with a timezone is taken as that
-        instant in local time, as every backend reports them). True if added; False if an
+        store's ``read_trash`` returned it; every deletion time is UTC, a naive one is taken as
+        UTC: see :mod:`promptshelf.timestamps`). True if added; False if an
         identical copy is already there. A different copy with the same prompt, version and
         deletion time raises ``VersionConflictError`` and is never overwritten."""
         self._check_open()
         version = checked_version(item.version)
         entry = item.entry
-        if entry.deleted_at.tzinfo is not None:  # every backend reports naive local times
-            local = entry.deleted_at.astimezone().replace(tzinfo=None)
-            entry = entry.model_copy(update={"deleted_at": local})
-            item = TrashedVersion(entry, version)
         if (entry.prompt_id, entry.version) != (version.prompt_id, version.version):
             raise ValidationError(
                 f"trash entry {entry.prompt_id} {entry.version} holds "

@@ -32,6 +32,7 @@ from ..client.wire import (
 from ..errors import ProtocolError, ServerUnavailableError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Progress, Tally
+from ..timestamps import to_text, utc_now
 from .base import TrashedVersion, VersionStorage
 from .codec import encode_version
 from .verify import Action, Problem, RepairReport, VerifyReport
@@ -248,7 +249,7 @@ class HTTPStorage(VersionStorage):
         return int(body["removed"])
 
     def _empty_trash(self, cutoff: datetime | None) -> int:
-        return self.empty_trash(None if cutoff is None else datetime.now() - cutoff)
+        return self.empty_trash(None if cutoff is None else utc_now() - cutoff)
 
     # -- carrying a whole store ------------------------------------------------------------
 
@@ -298,7 +299,7 @@ class HTTPStorage(VersionStorage):
         body = {
             "prompt_id": prompt_id,
             "version": version,
-            "trashed_at": None if trashed_at is None else trashed_at.isoformat(),
+            "trashed_at": None if trashed_at is None else to_text(trashed_at),
         }
         response = self._call(
             "POST",

@@ -14,6 +14,7 @@ from typing import Any
 from .. import semver
 from ..errors import VersionConflictError
 from ..models import STORED, LabelEvent, PromptVersion, TrashEntry
+from ..timestamps import utc_now
 from .base import (
     StoreListing,
     TrashedVersion,
@@ -64,7 +65,7 @@ class InMemoryStorage(VersionStorage):
                 return False
             events = self._events.setdefault(prompt_id, [])
             events.extend(labels_blocking(events, prompt_id, version, force))
-            entry = TrashEntry(prompt_id=prompt_id, version=version, deleted_at=datetime.now())
+            entry = TrashEntry(prompt_id=prompt_id, version=version, deleted_at=utc_now())
             self._trash.append((entry, versions.pop(version)))
             if not versions:
                 del self._versions[prompt_id]

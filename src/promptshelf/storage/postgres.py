@@ -29,13 +29,14 @@ from ..errors import (
     VersionConflictError,
 )
 from ..models import PromptVersion
+from ..timestamps import as_utc
 from .codec import decode_version, encode_version
 from .sqlshared import SQLStorage
 
 if TYPE_CHECKING:
     import psycopg
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Each entry upgrades the schema from the previous version; ``{s}`` is the schema name.
 MIGRATIONS: dict[int, list[str]] = {
@@ -91,6 +92,20 @@ MIGRATIONS: dict[int, list[str]] = {
     5: [  # a label event's time as written (ISO 8601, with its offset when it has one)
         "ALTER TABLE {s}.promptshelf_label_events ALTER COLUMN at TYPE text "
         """USING to_char(at, 'YYYY-MM-DD"T"HH24:MI:SS.US')""",
+    ],
+    # every time a timestamptz, in UTC: a naive time (written before, or by the original
+    # implementation) is taken as UTC; a label time written with an offset keeps its instant
+    6: [
+        "ALTER TABLE {s}.promptshelf_versions "
+        "ALTER COLUMN created_at TYPE timestamptz USING created_at AT TIME ZONE 'UTC'",
+        "ALTER TABLE {s}.promptshelf_trash "
+        "ALTER COLUMN created_at TYPE timestamptz USING created_at AT TIME ZONE 'UTC', "
+        "ALTER COLUMN deleted_at TYPE timestamptz USING deleted_at AT TIME ZONE 'UTC'",
+        "ALTER TABLE {s}.promptshelf_quarantine ALTER COLUMN quarantined_at TYPE timestamptz "
+        "USING quarantined_at AT TIME ZONE 'UTC'",
+        "ALTER TABLE {s}.promptshelf_label_events ALTER COLUMN at TYPE timestamptz USING "
+        r"CASE WHEN at ~ '(Z|z|[+-]\d\d(:?\d\d)?)$' THEN at::timestamptz "
+        "ELSE at::timestamp AT TIME ZONE 'UTC' END",
     ],
 }
 
@@ -323,7 +338,7 @@ class PostgresStorage(SQLStorage):
             version.version,
             data,
             version.analysis.overall_score,
-            version.created_at,
+            as_utc(version.created_at),
             data,
         )
         values = ["?"] * 5 + ["?::jsonb", "?", "?", _DIGEST.format("?::jsonb"), "now()"]

@@ -56,6 +56,7 @@ from ..errors import (
 from ..ids import validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Tally
+from ..timestamps import as_utc, utc_now
 from . import integrity
 from .base import (
     TrashedVersion,
@@ -76,7 +77,14 @@ from .verify import Action, Problem, RepairReport, VerifyReport
 TRASH_DIR = ".trash"
 DOCUMENTS_DIR = ".documents"
 QUARANTINE_DIR = ".quarantine"
-STAMP = "%Y%m%dT%H%M%S.%f"
+STAMP = "%Y%m%dT%H%M%S.%f"  # in UTC (a key of an older store, naive, is read as UTC)
+
+
+def _stamp(moment: datetime) -> str:
+    """A trash or quarantine key's time: UTC, to the microsecond."""
+    return as_utc(moment).strftime(STAMP)
+
+
 #: A stored version is its canonical bytes plus the checksum key (under 100 bytes).
 MAX_OBJECT_BYTES = MAX_VERSION_BYTES + 100
 
@@ -166,7 +174,7 @@ class S3Storage(VersionStorage):
         if len(parts) != 3 or not parts[2].endswith(".json"):
             return None
         try:
-            deleted_at = datetime.strptime(parts[2][:-5], STAMP)
+            deleted_at = as_utc(datetime.strptime(parts[2][:-5], STAMP))  # UTC
             semver.parse(parts[1])
             validate_prompt_id(parts[0])
         except (ValueError, OptimizerError):
@@ -325,7 +333,7 @@ class S3Storage(VersionStorage):
             return events
 
         self.labels.change(prompt_id, removals)
-        trash_key = self._put_trash(prompt_id, version, stored.data, datetime.now())
+        trash_key = self._put_trash(prompt_id, version, stored.data, utc_now())
         try:
             self.bucket.delete(key, if_match=stored.etag)
         except PreconditionFailed:  # deleted (or deleted and saved again) meanwhile
@@ -337,7 +345,7 @@ class S3Storage(VersionStorage):
     def _put_trash(self, prompt_id: str, version: str, data: bytes, when: datetime) -> str:
         """Put a trash copy create-only; a taken timestamp moves on by a microsecond."""
         while True:
-            key = f"{self._trash_prefix(prompt_id, version)}{when.strftime(STAMP)}.json"
+            key = f"{self._trash_prefix(prompt_id, version)}{_stamp(when)}.json"
             try:
                 self.bucket.put(key, data, if_none_match=True)
                 return key
@@ -372,12 +380,12 @@ class S3Storage(VersionStorage):
 
     def _import_trashed(self, item: TrashedVersion) -> bool:
         entry = item.entry
-        stamp = entry.deleted_at.strftime(STAMP)
+        stamp = _stamp(entry.deleted_at)
         key = f"{self._trash_prefix(entry.prompt_id, entry.version)}{stamp}.json"
         if self._parse_trash_key(key) != entry:  # a time this layout cannot name exactly
             raise ValidationError(
                 f"deletion time {entry.deleted_at.isoformat()} cannot be kept verbatim "
-                "(time zones are not stored)",
+                "(a trash key holds microseconds)",
                 context={"prompt_id": entry.prompt_id, "version": entry.version},
             )
         canonical = encode_version(item.version)
@@ -405,7 +413,7 @@ class S3Storage(VersionStorage):
 
     def _purge(self, prompt_id: str, version: str, trashed_at: datetime | None) -> bool:
         if trashed_at is not None:
-            stamp = trashed_at.strftime(STAMP)
+            stamp = _stamp(trashed_at)
             key = f"{self._trash_prefix(prompt_id, version)}{stamp}.json"
         else:
             key = self._key(prompt_id, version)
@@ -654,7 +662,7 @@ class S3Storage(VersionStorage):
         stored = self.bucket.get(key)
         if stored is None:
             return
-        stamp = datetime.now().strftime(STAMP)
+        stamp = _stamp(utc_now())
         aside = f"{self.root}{QUARANTINE_DIR}/{prompt_id}/{version}-{stamp}.json"
         self.bucket.put(aside, stored.data)
         try:

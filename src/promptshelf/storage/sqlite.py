@@ -28,12 +28,13 @@ from ..errors import (
     StoreNotFoundError,
 )
 from ..models import PromptVersion
+from ..timestamps import parse, to_text
 from . import integrity
 from .codec import decode_version, encode_version
 from .sqlshared import SQLStorage
 from .verify import Problem, VerifyReport
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: The tables of the current schema (a store missing one is upgraded when opened).
 _TABLES = {
@@ -102,6 +103,37 @@ CREATE TABLE IF NOT EXISTS promptshelf_label_events (   -- schema 2: append-only
     PRIMARY KEY (prompt_id, seq)
 ) WITHOUT ROWID;
 """
+
+
+#: The time columns (TEXT) schema 4 holds as :func:`promptshelf.timestamps.to_text`.
+_TIME_COLUMNS = {
+    "promptshelf_versions": ("created_at",),
+    "promptshelf_trash": ("created_at", "deleted_at"),
+    "promptshelf_quarantine": ("quarantined_at",),
+    "promptshelf_label_events": ("at",),
+}
+
+
+def _utc_text(value: str | None) -> str | None:
+    """A stored time as canonical UTC text; what does not read as a time is left alone."""
+    if value is None:
+        return None
+    try:
+        return to_text(parse(value))
+    except ValueError:
+        return value
+
+
+def _times_to_utc(conn: sqlite3.Connection) -> None:
+    """Rewrite the time columns of an older store (naive local texts, or ISO texts with an
+    offset) as UTC texts; the versions' data is never touched. Idempotent."""
+    conn.create_function("ps_utc", 1, _utc_text, deterministic=True)
+    for table, columns in _TIME_COLUMNS.items():
+        for column in columns:
+            conn.execute(
+                f"UPDATE {table} SET {column} = ps_utc({column}) "
+                f"WHERE {column} IS NOT ps_utc({column})"
+            )
 
 
 class SQLiteStorage(SQLStorage):
@@ -200,6 +232,8 @@ class SQLiteStorage(SQLStorage):
         columns = {r[1] for r in conn.execute("PRAGMA table_info(promptshelf_versions)")}
         if "sha256" not in columns:  # a schema 1 or 2 database
             conn.execute("ALTER TABLE promptshelf_versions ADD COLUMN sha256 TEXT")
+        if 0 < found < 4:  # schema 4: every time as UTC text (naive ones taken as UTC)
+            _times_to_utc(conn)
         if found < SCHEMA_VERSION:  # the script above created what was missing
             conn.execute(
                 "UPDATE promptshelf_meta SET value = ? WHERE key = 'schema_version'",
@@ -303,7 +337,7 @@ class SQLiteStorage(SQLStorage):
             version.version,
             data,
             version.analysis.overall_score,
-            version.created_at.isoformat(),
+            to_text(version.created_at),
             integrity.digest(data),
         )
         return ["?"] * len(params), params
@@ -319,7 +353,9 @@ class SQLiteStorage(SQLStorage):
         return decode_version(data, prompt_id, version, where)
 
     def _ts(self, moment: datetime) -> Any:
-        return moment.isoformat()
+        """The canonical UTC text (``+00:00``, microseconds): equal times, equal texts, and
+        texts sort as times (``deleted_at < ?``)."""
+        return to_text(moment)
 
     def _where(self) -> str:
         return str(self.path)

@@ -24,6 +24,7 @@ from .. import semver
 from ..errors import CorruptVersionError, VersionConflictError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Tally
+from ..timestamps import as_utc, utc_now
 from .base import (
     StoreListing,
     TrashedVersion,
@@ -136,8 +137,8 @@ class SQLStorage(VersionStorage):
         """A row of ``_read_columns`` as a version, its checksum checked."""
 
     def _ts(self, moment: datetime) -> Any:
-        """A time as the driver stores it."""
-        return moment
+        """A time as the driver stores it: UTC (see :mod:`promptshelf.timestamps`)."""
+        return as_utc(moment)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -168,7 +169,7 @@ class SQLStorage(VersionStorage):
             self._run(
                 conn,
                 f"INSERT INTO {self._events_t} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                event_row(event, event.at.isoformat()),  # as written: naive or with offset
+                event_row(event, self._ts(event.at)),
             )
 
     # -- versions -------------------------------------------------------------------------
@@ -254,7 +255,7 @@ class SQLStorage(VersionStorage):
                 conn,
                 f"INSERT INTO {self._trash_t} ({self._copy_columns}, sha256, deleted_at) "
                 f"SELECT {self._copy_columns}, sha256, ? FROM {self._versions_t} WHERE {_KEY}",
-                (self._ts(datetime.now()), *key),
+                (self._ts(utc_now()), *key),
             )
             self._run(conn, f"DELETE FROM {self._versions_t} WHERE {_KEY}", key)
         return True
@@ -425,7 +426,7 @@ class SQLStorage(VersionStorage):
                 conn,
                 f"INSERT INTO {self._quarantine_t} SELECT prompt_id, version, data, sha256, ?, ? "
                 f"FROM {self._versions_t} WHERE {_KEY}",
-                (reason, self._ts(datetime.now()), *key),
+                (reason, self._ts(utc_now()), *key),
             )
             self._run(conn, f"DELETE FROM {self._versions_t} WHERE {_KEY}", key)
 

@@ -11,6 +11,7 @@ from datetime import datetime
 from ...diff import ConfigChange, TextDiff, diff_config, diff_messages, diff_text
 from ...models import LabelEvent, PromptVersion, labels_after, placeholders
 from ...storage.base import VersionStorage
+from ...timestamps import as_utc
 
 
 @dataclass(frozen=True)
@@ -131,13 +132,8 @@ def summarize(storage: VersionStorage, prompt_id: str) -> PromptSummary:
         latest=latest.version if latest is not None else None,
         versions=len(numbers),
         labels=labels_after(events),
-        last_change=max(moments, key=_naive) if moments else None,
+        last_change=max(moments, key=as_utc) if moments else None,
     )
-
-
-def _naive(moment: datetime) -> datetime:
-    # Stored times may be naive (the original format) or aware; compare them as wall times.
-    return moment.replace(tzinfo=None)
 
 
 @dataclass(frozen=True)

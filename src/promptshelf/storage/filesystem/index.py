@@ -27,10 +27,9 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, BinaryIO
 
-from ... import semver
+from ... import semver, timestamps
 from ...errors import ValidationError
 from ...ids import validate_prompt_id
 from . import io
@@ -214,12 +213,12 @@ class IndexEntry:
 
 
 def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9).isoformat()
+    return timestamps.from_ns(ns).isoformat()
 
 
 def _ns(value: object) -> int:
     try:
-        return int(datetime.fromisoformat(str(value)).timestamp() * 1e9)
+        return timestamps.to_ns(timestamps.parse(str(value)))  # naive (older indexes): UTC
     except ValueError:
         return 0
 
@@ -310,7 +309,7 @@ class IndexSnapshot:
             json.dumps(
                 {
                     "version": INDEX_FORMAT_VERSION,
-                    "last_updated": datetime.now().isoformat(),
+                    "last_updated": timestamps.utc_now().isoformat(),
                     "total_prompts": len(entries),
                     "total_versions": sum(e.count for e in entries.values()),
                     "layout": layout,

@@ -22,6 +22,7 @@ from datetime import datetime
 
 from ...errors import CorruptVersionError
 from ...models import TrashEntry
+from ...timestamps import from_ns, to_ns
 from . import io
 
 TRASH_DIR = ".trash"
@@ -76,7 +77,7 @@ def move_in(
 
 def _ns(moment: datetime) -> int:
     """The name's nanoseconds for a deletion time, so that ``entries`` reads it back equal."""
-    return round(moment.timestamp() * 1_000_000) * 1000
+    return to_ns(moment)
 
 
 def put(root_fd: int, entry: TrashEntry, data: bytes, durable: bool) -> None:
@@ -145,7 +146,7 @@ def entries(root_fd: int, prompt_id: str | None) -> list[tuple[TrashEntry, str]]
         for name in names:
             match = _ENTRY.fullmatch(name)
             if match:
-                deleted = datetime.fromtimestamp(int(match["ns"]) / 1e9)
+                deleted = from_ns(int(match["ns"]))
                 entry = TrashEntry(prompt_id=pid, version=match["version"], deleted_at=deleted)
                 found.append((entry, name))
     return found
@@ -197,7 +198,7 @@ def empty(root_fd: int, cutoff: datetime | None) -> int:
                 match = _ENTRY.fullmatch(name)
                 if match is None:
                     continue
-                deleted = datetime.fromtimestamp(int(match["ns"]) / 1e9)
+                deleted = from_ns(int(match["ns"]))
                 if (cutoff is None or deleted < cutoff) and io.unlink(fd, name):
                     removed += 1
         finally:
