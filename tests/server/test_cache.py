@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,12 +15,17 @@ from .serverkit import start_server
 from helpers import make_version
 
 
-def settled_token(store: FileSystemStorage, prompt_id: str, version: str) -> object:
+def settled(token_of: Callable[[], object]) -> object:
+    """The token once the store vouches for it (a file changed in the last 50 ms is not)."""
     deadline = time.monotonic() + 10
-    while (token := store.version_token(prompt_id, version)) is None:
+    while (token := token_of()) is None:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     return token
+
+
+def settled_token(store: FileSystemStorage, prompt_id: str, version: str) -> object:
+    return settled(lambda: store.version_token(prompt_id, version))
 
 
 def test_a_recreated_version_is_read_again(tmp_path: Path) -> None:
@@ -51,11 +57,7 @@ def test_backends_without_tokens_are_always_read(tmp_path: Path) -> None:
 
 
 def settled_label_token(store: FileSystemStorage, prompt_id: str) -> object:
-    deadline = time.monotonic() + 10
-    while (token := store.label_token(prompt_id)) is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return token
+    return settled(lambda: store.label_token(prompt_id))
 
 
 def test_label_token_changes_with_every_label_event(tmp_path: Path) -> None:

@@ -186,28 +186,19 @@ class HTTPStorage(VersionStorage):
     ) -> LabelEvent | None:
         path = f"{prompt_path(prompt_id)}/labels/{q(label)}"
         context: dict[str, Any] = {"prompt_id": prompt_id, "label": label}
+        condition = _label_condition(expected_seq)
         if version is not None:
             context["version"] = version
             body = {"version": version, "actor": actor, "reason": reason}
             response = self._call(
-                "PUT",
-                path,
-                ok=(200, 201),
-                body=body,
-                headers=_label_condition(expected_seq),
-                context=context,
+                "PUT", path, ok=(200, 201), body=body, headers=condition, context=context
             )
             return LabelEvent.model_validate(self._json(response))
         params: dict[str, str] = {"actor": actor} if actor is not None else {"no_actor": "true"}
         if reason is not None:
             params["reason"] = reason
         response = self._call(
-            "DELETE",
-            path,
-            ok=(204, 404),
-            params=params,
-            headers=_label_condition(expected_seq),
-            context=context,
+            "DELETE", path, ok=(204, 404), params=params, headers=condition, context=context
         )
         if response.status_code == 404:
             self._not_found_ok(response)
