@@ -5,13 +5,18 @@ with the arguments it runs with and, when it needs one, what to set up first. A
 command that is registered without a row fails ``test_every_command_has_a_matrix_row``:
 adding a command means adding its row here.
 
-Each row runs on every column of ``COLUMNS`` (in-memory where it makes sense, files
-flat and sharded, SQLite, PostgreSQL) in three output formats: the table for people
+Each row runs on every column of ``COLUMNS`` (in-memory, files flat and sharded, SQLite,
+PostgreSQL, S3 on the SeaweedFS the tests start, HTTP through a real ``promptshelf serve``
+subprocess) in three output formats: the table for people
 (``--store`` after the command), ``--json`` given before the command with ``--store``
 (``promptshelf --store X --json list``), and ``--nl --quiet`` after it. The SQLite column runs
 through a subprocess of the installed ``promptshelf`` script; the others through
 click's ``main`` in standalone mode, so exit codes are the real ones. One store per
-column is shared by all rows (rows that change things work on a prompt of their own).
+column is shared by all rows (rows that change things work on a prompt of their own; on
+S3 a row that reads the whole store gets a seeded prefix of its own), and one server
+serves the HTTP column. A command that makes no sense on a backend is not left out: its
+cell expects the one-line refusal (exit code per column, the reason beside the row), and
+a row that needs data kept between commands is shown skipped on memory, with that reason.
 Whatever the command, the output obeys the same rules: stderr holds at most one
 ``Error: ... [CODE]`` line (and nothing else with ``--quiet``), ``--json`` is one JSON document
 of objects, ``--nl`` is one JSON object per line, and no list holds bare pairs.
@@ -36,9 +41,10 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from client.serverproc import ServerProcess
 from promptshelf.cli import cli
 
-from conftest import BUNDLED_SEED
+from conftest import BUNDLED_SEED, with_prefix
 
 PROMPTSHELF = Path(sys.executable).with_name("promptshelf")
 
@@ -94,7 +100,12 @@ def dify_app(c: Ctx) -> str:
     return str(copy)
 
 
-NOT_FILES = {"memory": 2, "sqlite": 2, "postgres": 2, "*": 0}
+#: Commands of the filesystem layout (compress, reshard): every other backend refuses them
+#: with a usage error that says so (exit 2), never a traceback.
+NOT_FILES = {"memory": 2, "sqlite": 2, "postgres": 2, "s3": 2, "http": 2, "*": 0}
+#: API keys belong to the server's own store: through a server (http) `keys` is refused
+#: with AUTH-SCOPE (exit 1); run it where the server's store is.
+NOT_THROUGH_A_SERVER = {"http": 1, "*": 0}
 
 CASES: list[Case] = [
     Case("init", lambda c: ["--sharding"] if c.column == "files-sharded" else []),
@@ -153,13 +164,22 @@ CASES: list[Case] = [
         setup=lambda c: [["dify", "import", dify_app(c), "--workflow-id", c.pid]],
         on_memory=False,
     ),
-    Case("keys create", lambda c: [f"ci-{c.pid}", "--scope", "read"]),
-    Case("keys list", lambda c: []),
+    Case(
+        "keys create", lambda c: [f"ci-{c.pid}", "--scope", "read"], exit_code=NOT_THROUGH_A_SERVER
+    ),
+    Case("keys list", lambda c: [], exit_code=NOT_THROUGH_A_SERVER),
     Case("keys revoke", lambda c: ["no-such-key"], exit_code=1),  # its id is only printed
     # serve runs until stopped; this row opens the store on every backend and then stops
     # with exit 2 before serving: 192.0.2.1 (TEST-NET) is refused without keys
     # (SERVE-NO-KEYS) and cannot be bound with them (SERVE-BIND)
-    Case("serve", lambda c: ["--host", "192.0.2.1", "--port", "0"], exit_code=2),
+    # Through a server (http) it stops at once with AUTH-SCOPE (exit 1): the keys a server
+    # checks live in its own store, not in another server's.
+    Case(
+        "serve",
+        lambda c: ["--host", "192.0.2.1", "--port", "0"],
+        exit_code={"http": 1, "*": 2},
+        formats=("table", "json"),  # it prints no results: no --nl (NO_RESULTS)
+    ),
     # to the layout the store has: a conversion that moves nothing, then verifies
     Case(
         "reshard",
@@ -180,6 +200,21 @@ CASES: list[Case] = [
     Case("sync", lambda c: [c.store, str(c.tmp / "standby")], store_option=False),
 ]
 
+#: Rows that read or copy the whole store (on S3 each gets a seeded prefix of its own).
+WHOLE_STORE = {
+    "list",
+    "stats",
+    "rebuild-index",
+    "verify",
+    "repair",
+    "retain",
+    "trash",
+    "export",
+    "migrate",
+    "backup",
+    "sync",
+}
+
 #: Commands that print no results (serve logs to stderr while it runs): no --json needed.
 NO_RESULTS = {"serve"}
 #: Commands still without --nl/--quiet and the global --json.
@@ -199,6 +234,8 @@ COLUMNS = [
     Column("files-sharded"),
     Column("sqlite", subprocess=True),
     Column("postgres"),
+    Column("s3"),  # the SeaweedFS the tests start (tests/s3server.py), a prefix of its own
+    Column("http"),  # a real `promptshelf serve` subprocess over a store of its own
 ]
 FORMATS = ["table", "json", "nl"]
 IN_PROCESS = Column("setup")  # setups run in-process whatever the column
@@ -221,10 +258,17 @@ class Shelves:
 
     root: Path
     postgres_url: Callable[[], str]
+    s3_url: Callable[[], str]
     targets: dict[str, str] = field(default_factory=dict)
     schemas: list[str] = field(default_factory=list)
+    servers: list[ServerProcess] = field(default_factory=list)
 
-    def target(self, column: str) -> str:
+    def target(self, column: str, case: Case) -> str:
+        """The column's shared store; on S3 a row that reads the whole store gets a seeded
+        prefix of its own (S3 reads cost a request each: a scan of the shared prefix, which
+        grows with every row, took seconds)."""
+        if column == "s3" and case.command in WHOLE_STORE:
+            return self._create(column)
         if column not in self.targets:
             self.targets[column] = self._create(column)
         return self.targets[column]
@@ -239,6 +283,12 @@ class Shelves:
             target = f"{self.postgres_url()}{sep}schema={schema}"
         elif column == "sqlite":
             target = f"sqlite:///{self.root / 'shelf.db'}"
+        elif column == "s3":
+            target = with_prefix(self.s3_url(), f"matrix-{uuid.uuid4().hex[:12]}")
+        elif column == "http":
+            server = ServerProcess(self.root / "served").start()
+            self.servers.append(server)
+            target = server.url
         else:
             target = str(self.root / column)
         init = ["init", "--store", target]
@@ -255,9 +305,13 @@ def shelves(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[Shelves]:
     made = Shelves(
-        tmp_path_factory.mktemp("matrix"), lambda: request.getfixturevalue("postgres_url")
+        tmp_path_factory.mktemp("matrix"),
+        lambda: request.getfixturevalue("postgres_url"),
+        lambda: request.getfixturevalue("s3_url"),
     )
     yield made
+    for server in made.servers:
+        server.stop()
     if made.schemas:
         with psycopg.connect(made.postgres_url(), autocommit=True) as conn:
             for schema in made.schemas:
@@ -345,19 +399,23 @@ def check_stdout(stdout: str, fmt: str, ok: bool) -> None:
 
 
 def cells() -> Iterator[Any]:
-    """Every (row, column, format) that makes sense: in memory only rows that need no data
-    kept between commands; through the subprocess only the table format (it is slower)."""
+    """Every (row, column, format); through the subprocess only the table format (it is
+    slower). A row that needs data kept between commands cannot run in memory (each command
+    gets an empty ``memory://``): its memory cells are there, skipped with that reason."""
     for case, column, fmt in itertools.product(CASES, COLUMNS, FORMATS):
-        if fmt not in case.formats:
+        if fmt not in case.formats or (column.subprocess and fmt != "table"):
             continue
-        if (column.persistent or case.on_memory) and (not column.subprocess or fmt == "table"):
-            yield pytest.param(case, column, fmt, id=f"{case}-{column.name}-{fmt}")
+        marks = []
+        if not (column.persistent or case.on_memory):
+            why = f"{case} needs data kept between commands; memory:// keeps nothing"
+            marks.append(pytest.mark.skip(reason=why))
+        yield pytest.param(case, column, fmt, id=f"{case}-{column.name}-{fmt}", marks=marks)
 
 
 @pytest.mark.parametrize(("case", "column", "fmt"), list(cells()))
 def test_matrix(case: Case, column: Column, fmt: str, shelves: Shelves, tmp_path: Path) -> None:
     pid = f"m{next(_counter)}_{case.command.replace(' ', '_')}"
-    ctx = Ctx(shelves.target(column.name), column.name, tmp_path, pid)
+    ctx = Ctx(shelves.target(column.name, case), column.name, tmp_path, pid)
     for argv in case.setup(ctx):
         depth = 2 if isinstance(cli.commands[argv[0]], click.Group) else 1
         prepared = invoke([*argv[:depth], "--store", ctx.store, *argv[depth:]], IN_PROCESS)
@@ -384,14 +442,16 @@ def test_every_command_takes_the_output_flags() -> None:
 
 
 def test_matrix_size() -> None:
-    """The figure the issue asks for: commands x backends (x formats)."""
-    runs = sum(
-        1
-        for case, column in itertools.product(CASES, COLUMNS)
-        if column.persistent or case.on_memory
-    )
+    """The figure the issue asks for: commands x backends, and what each cell does."""
+    pairs = list(itertools.product(CASES, COLUMNS))
+    kept = [(c, col) for c, col in pairs if col.persistent or c.on_memory]
+    # refused: a command that makes no sense there (its reason beside its row in CASES)
+    refused = [(c, col) for c, col in kept if c.expected(col.name) != c.expected("files")]
     print(
-        f"\nmatrix: {len(all_commands())} commands x {len(COLUMNS)} backends = "
-        f"{len(CASES) * len(COLUMNS)} cells, {runs} run (memory only where it makes sense)"
+        f"\nmatrix: {len(all_commands())} commands x {len(COLUMNS)} backends = {len(pairs)} "
+        f"cells: {len(kept) - len(refused)} run, {len(refused)} refused with their reason, "
+        f"{len(pairs) - len(kept)} skipped on memory (need data kept between commands); "
+        f"{len(list(cells()))} runs with the output formats"
     )
-    assert runs >= len(CASES) * (len(COLUMNS) - 1)
+    assert {col.name for col in COLUMNS} >= {"s3", "http", "postgres", "sqlite"}
+    assert len(kept) >= len(CASES) * (len(COLUMNS) - 1)
