@@ -24,7 +24,7 @@ from .. import semver
 from ..errors import CorruptVersionError, VersionConflictError
 from ..models import LabelEvent, PromptVersion, TrashEntry
 from ..progress import Tally
-from ..timestamps import as_utc, utc_now
+from ..timestamps import as_utc, parse, utc_now
 from .base import (
     StoreListing,
     TrashedVersion,
@@ -72,7 +72,7 @@ def event_from_row(prompt_id: str, row: tuple[Any, ...]) -> LabelEvent:
         to_version=to_version,
         actor=actor,
         reason=reason,
-        at=at,
+        at=parse(at),  # UTC, whatever the session's time zone (PostgreSQL) or the text
     )
 
 
