@@ -13,7 +13,7 @@ Floors (what the hardware and Python cost before promptshelf does anything):
 Usage::
 
     python benchmarks/bench.py            # default run: about 4 minutes on 2 idle cores;
-                                          # 39 minutes at a load average of 8-20 (2 cores)
+                                          # 40 minutes (6.5 min of CPU) at a load of 8-20
     python benchmarks/bench.py --full     # adds the 1,000,000-version store (+ ~6 minutes)
     python benchmarks/bench.py --prompts 20000 --dir /path/on/the/disk/to/test
 
