@@ -33,8 +33,11 @@ run: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/promptshelf serve
 
+# Two workers (pytest-xdist): a third of the suite waits on PostgreSQL, SeaweedFS, servers and
+# child processes, so two workers keep two cores busy. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 # The web page's tests drive Debian's Chromium through Playwright (Playwright's own browser
 # download cannot work here). Installed only when missing, and only as root with apt; otherwise

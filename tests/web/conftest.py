@@ -167,9 +167,14 @@ def _chromium_path() -> str | None:
     return None if "PROMPTSHELF_CHROMIUM" in os.environ else shutil.which("chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright; skipped when missing, except with CI=true."""
+    """Debian's Chromium under Playwright; skipped when missing, except with CI=true.
+
+    One per module, not per session: Playwright's sync API keeps an event loop running in
+    the main thread while it is open, and a later test's ``asyncio.run`` in that process
+    then fails ("cannot be called from a running event loop"); with pytest-xdist any test
+    may come after the browser tests in one worker."""
     path = _chromium_path()
     if path is None:
         where = CHROMIUM if "PROMPTSHELF_CHROMIUM" in os.environ else f"{CHROMIUM} or on PATH"
