@@ -326,3 +326,108 @@ def test_a_sync_killed_midway_is_finished_by_the_next(tmp_path: Path) -> None:
     finished = subprocess.run(_cli("sync", str(tmp_path / "src"), str(dest)), check=False)
     assert finished.returncode == 0
     same(FileSystemStorage(dest), source)
+
+
+# -- regressions: what sync may remove or replace, reused numbers, damaged backups ------------
+
+
+def _text(store: VersionStorage, number: str, prompt_id: str = "p") -> str:
+    found = store.get_version(prompt_id, number)
+    assert found is not None
+    return found.prompt.text
+
+
+def test_sync_keeps_and_reports_versions_saved_on_the_standby(tmp_path: Path) -> None:
+    """A version saved on the standby is reported (exit 1, SYNC-DIVERGED) and kept; so is
+    a standby's own 1.0.0 with other content than the source's. The source's own copies,
+    deleted and trash-emptied there, are still removed."""
+    primary, standby = str(tmp_path / "primary"), str(tmp_path / "standby")
+    assert run("--store", primary, "save", "p", "--text", "one").exit_code == 0
+    assert run("--store", primary, "save", "r", "--text", "gone soon").exit_code == 0
+    assert run("sync", primary, standby).exit_code == 0
+    assert run("--store", standby, "save", "p", "--text", "on standby").exit_code == 0
+    assert run("--store", standby, "save", "q", "--text", "new on standby").exit_code == 0
+    assert run("--store", primary, "delete", "r", "1.0.0", "--yes").exit_code == 0
+    assert run("--store", primary, "trash", "--empty", "--yes").exit_code == 0
+    result = run("sync", primary, standby)
+    assert result.exit_code == 1, result.output
+    assert "p: 1.0.1: saved in the destination" in result.stderr
+    assert "q: 1.0.0: saved in the destination" in result.stderr
+    assert "SYNC-DIVERGED" in result.stderr
+    assert "removed 1 version(s)" in result.stdout  # r 1.0.0: the source's own copy
+    with FileSystemStorage(standby) as held:
+        assert _text(held, "1.0.1") == "on standby"
+        assert held.list_version_numbers("q") == ["1.0.0"]
+        assert held.list_version_numbers("r") == []
+    # a standby's own 1.0.0 that differs from the source's: reported, kept (API too)
+    other, mine = FileSystemStorage(tmp_path / "other"), FileSystemStorage(tmp_path / "mine")
+    other.save_version(make_version("p", "1.0.0", text="source"))
+    mine.save_version(make_version("p", "1.0.0", text="standby"))
+    report = sync(other, mine)
+    assert not report.ok and "SYNC-DIVERGED" in report.problems[0][1]
+    assert _text(mine, "1.0.0") == "standby"
+    result = run("sync", str(tmp_path / "other"), str(tmp_path / "mine"))
+    assert result.exit_code == 1 and "other content under this number" in result.stderr
+
+
+def test_a_number_reused_after_a_purge_reaches_backup_and_standby(tmp_path: Path) -> None:
+    """delete + trash --empty + save again under the same number: the backup copies the new
+    content and the standby replaces its copy (the source itself discarded the old one)."""
+    a, bk, sb = str(tmp_path / "A"), str(tmp_path / "bk"), str(tmp_path / "sB")
+    for text in ("one", "two"):
+        assert run("--store", a, "save", "p", "--text", text).exit_code == 0
+    assert run("backup", "--store", a, bk).exit_code == 0
+    assert run("sync", a, sb).exit_code == 0
+    assert run("--store", a, "delete", "p", "1.0.1", "--yes").exit_code == 0
+    assert run("--store", a, "trash", "--empty", "--yes").exit_code == 0
+    assert run("--store", a, "save", "p", "--text", "THREE").exit_code == 0
+    backed = run("backup", "--store", a, bk)
+    assert backed.exit_code == 0, backed.output
+    assert "copied 1 version(s)" in backed.stdout and "replaced 1" in backed.stdout
+    assert run("backup", "verify", bk).exit_code == 0
+    assert run("migrate", bk, str(tmp_path / "restored")).exit_code == 0
+    with FileSystemStorage(tmp_path / "restored") as restored:
+        assert _text(restored, "1.0.1") == "THREE"
+    synced = run("sync", a, sb)
+    assert synced.exit_code == 0, synced.output
+    assert "replaced 1" in synced.stdout
+    shown = run("--store", sb, "show", "p", "1.0.1", "--text")
+    assert shown.stdout.strip() == "THREE"
+    assert "copied 0 version(s)" in run("sync", a, sb).stdout  # and then nothing moves
+    # the API: an SQLite standby of a filesystem source
+    source = FileSystemStorage(tmp_path / "A")
+    with SQLiteStorage(tmp_path / "standby.db") as standby:
+        assert sync(source, standby).ok
+        source.delete_version("p", "1.0.1")
+        source.empty_trash(older_than=timedelta(0))
+        source.save_version(make_version("p", "1.0.1", text="FOUR"))
+        report = sync(source, standby)
+        assert report.ok and report.versions_replaced == 1, report.problems
+        assert _text(standby, "1.0.1") == "FOUR"
+
+
+def test_an_incremental_backup_copies_a_damaged_version_again(tmp_path: Path) -> None:
+    src, bk = str(tmp_path / "src"), tmp_path / "bk"
+    for text in ("one", "two"):
+        assert run("--store", src, "save", "p", "--text", text).exit_code == 0
+    assert run("backup", "--store", src, str(bk)).exit_code == 0
+    damaged = bk / "p" / "1.0.1.json"
+    data = bytearray(damaged.read_bytes())
+    data[data.index(b"two")] = ord("T")
+    damaged.write_bytes(bytes(data))
+    assert run("backup", "verify", str(bk)).exit_code == 1
+    again = run("backup", "--store", src, str(bk))
+    assert again.exit_code == 0, again.output
+    assert "re-copied 1 damaged" in again.stdout
+    assert run("backup", "verify", str(bk)).exit_code == 0
+    assert run("migrate", str(bk), str(tmp_path / "restored")).exit_code == 0
+    with FileSystemStorage(tmp_path / "restored") as restored:
+        assert _text(restored, "1.0.1") == "two"
+
+
+def test_backup_verify_of_an_unfinished_backup_says_so(tmp_path: Path) -> None:
+    (tmp_path / "half").mkdir()
+    result = run("backup", "verify", str(tmp_path / "half"))
+    assert result.exit_code == 1
+    assert "None" not in result.stdout
+    assert f"backup {tmp_path / 'half'}: no manifest, nothing checked" in result.stdout

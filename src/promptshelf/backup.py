@@ -284,6 +284,8 @@ class BackupReport:
     previous: str | None
     sync: SyncReport
     totals: dict[str, int] = field(default_factory=dict)
+    #: ``prompt_id version`` of each version found damaged in the backup and copied again
+    damaged: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -296,6 +298,7 @@ class BackupReport:
             "previous": self.previous,
             "incremental": self.previous is not None,
             "totals": self.totals,
+            "damaged_recopied": self.damaged,
             "changes": self.sync.to_dict(),
             "ok": self.ok,
         }
@@ -314,7 +317,9 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
         last = manifests.latest()
         previous: dict[str, Any] = last[1]["prompts"] if last else {}
         views: dict[str, PromptView] = {}
+        damaged, stuck = drop_damaged(store, previous)
         report = sync(source, store, on_prompt=lambda view: views.__setitem__(view.prompt_id, view))
+        report.problems.extend(stuck)
         if report.cleared:  # the source was emptied: nothing of the last backup is there
             previous = {}
         prompts: dict[str, Any] = {}
@@ -349,7 +354,35 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
         if isinstance(store, FileSystemStorage):
             _sync_tree(store.storage_dir)
         manifests.write(name, seal(manifest))
-    return BackupReport(target, name, last[0] if last else None, report, totals)
+    return BackupReport(target, name, last[0] if last else None, report, totals, damaged)
+
+
+def drop_damaged(
+    store: VersionStorage, previous: dict[str, Any]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Before an incremental backup: every version the last manifest names is read back and
+    checked against its SHA-256; one that is damaged (unreadable, or other bytes) is removed
+    from the backup, so the sync copies it again from the source (a missing one it copies
+    anyway). Returns ``prompt_id version`` of each one removed, and ``(prompt_id, why)`` of
+    each one that could not be (the backup then reports it and exits 1)."""
+    dropped: list[str] = []
+    stuck: list[tuple[str, str]] = []
+    for prompt_id, entry in sorted(previous.items()):
+        for number, want in sorted(entry.get("versions", {}).items()):
+            try:
+                held = store.get_version(prompt_id, number)
+                if held is None or sha256(encode_version(held)) == want:
+                    continue
+            except OptimizerError:
+                pass  # unreadable: damaged
+            try:
+                store.purge_version(prompt_id, number)
+            except OptimizerError as exc:
+                why = f"{number} is damaged in the backup and could not be removed to be copied"
+                stuck.append((prompt_id, f"{why} again: {exc.message} [BACKUP-CORRUPT]"))
+                continue
+            dropped.append(f"{prompt_id} {number}")
+    return dropped, stuck
 
 
 def _entry_from(

@@ -43,6 +43,7 @@ from .progress import Progress as _Progress
 from .progress import Tally
 from .storage.base import TrashedVersion, VersionStorage
 from .storage.codec import encode_version
+from .storage.documents import SYNC_NAMESPACE
 from .timestamps import to_text
 
 #: ``progress(done, total)`` is called after each prompt, counted in versions (``total``: the
@@ -132,10 +133,12 @@ Documents = dict[str, dict[str, dict[str, Any]]]
 
 
 def read_documents(store: VersionStorage) -> Documents:
-    """Every document of every namespace ``store`` holds (for an HTTP store: those it serves)."""
+    """Every document of every namespace ``store`` holds (for an HTTP store: those it serves),
+    except sync's record of what it copied into that store (``SYNC_NAMESPACE``)."""
     return {
         namespace: {doc.key: doc.data for doc in store.list_documents(namespace)}
         for namespace in store.list_document_namespaces()
+        if namespace != SYNC_NAMESPACE
     }
 
 

@@ -44,7 +44,12 @@ cleared too, then filled again.
 Every step is idempotent and writes nothing the destination already has,
 so a run killed at any point is finished by the next one, and a run over an
 unchanged source copies nothing. The destination must not be written by
-anyone else: a standby's own changes are reported as divergence.
+anyone else: a standby's own changes are reported as divergence. Sync records
+in the destination which versions it copied there, with their SHA-256
+(:class:`_Record`, documents under ``SYNC_NAMESPACE``): only those are ever
+removed or replaced (a number the source deleted, purged and saved again is
+replaced: its content no longer matches the record); any other version is
+reported (``SYNC-DIVERGED``) and kept.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ from .migrate import Documents, read_documents
 from .models import LabelEvent, PromptVersion, TrashEntry
 from .storage.base import TrashedVersion, VersionStorage
 from .storage.codec import encode_version
-from .storage.documents import CLEARED_KEY, STORE_NAMESPACE
+from .storage.documents import CLEARED_KEY, STORE_NAMESPACE, SYNC_NAMESPACE
 from .storage.integrity import digest
 from .timestamps import to_text, utc_now
 
@@ -336,7 +341,8 @@ def sync(
 
 def sync_documents(documents: Documents, destination: VersionStorage, report: SyncReport) -> None:
     """Make the destination's documents those of the watermark: create, replace, delete."""
-    for namespace in sorted(set(documents) | set(destination.list_document_namespaces())):
+    held_namespaces = set(destination.list_document_namespaces()) - {SYNC_NAMESPACE}
+    for namespace in sorted(set(documents) - {SYNC_NAMESPACE} | held_namespaces):
         wanted = documents.get(namespace, {})
         held = {d.key: d for d in destination.list_documents(namespace)}
         for key, data in sorted(wanted.items()):
@@ -395,6 +401,66 @@ class _AsOfView:
         return self.trashed(later)
 
 
+class _Record:
+    """Sync's record, in the destination, of the versions of one prompt it copied there:
+    ``{number: {"sha256": ..., "token": ...}}`` (a document under ``SYNC_NAMESPACE``). Only
+    a version recorded with the SHA-256 the destination holds came from the source: sync
+    removes or replaces no other (a standby's own writes are reported, never touched).
+    ``token``: a hash of the source's ``version_token`` when the content was last compared,
+    so an unchanged version of a store that has tokens is not read again."""
+
+    def __init__(self, destination: VersionStorage, prompt_id: str) -> None:
+        self.destination = destination
+        self.prompt_id = prompt_id
+        found = destination.get_document(SYNC_NAMESPACE, prompt_id)  # left by clear_all too
+        self.revision = None if found is None else found.revision
+        self.versions: dict[str, dict[str, str | None]] = dict(
+            (found.data.get("versions") or {}) if found is not None else {}
+        )
+        self.before = dict(self.versions)
+
+    def sha(self, number: str) -> str | None:
+        entry = self.versions.get(number)
+        return None if entry is None else entry.get("sha256")
+
+    def token(self, number: str) -> str | None:
+        entry = self.versions.get(number)
+        return None if entry is None else entry.get("token")
+
+    def note(self, number: str, sha: str, token: str | None = None) -> None:
+        self.versions[number] = {"sha256": sha, "token": token}
+
+    def forget(self, number: str) -> None:
+        self.versions.pop(number, None)
+
+    def save(self, report: SyncReport) -> None:
+        if self.versions == self.before:
+            return
+        try:
+            if self.versions:
+                data = {"versions": dict(sorted(self.versions.items()))}
+                self.destination.put_document(
+                    SYNC_NAMESPACE, self.prompt_id, data, expected_revision=self.revision
+                )
+            elif self.revision is not None:
+                self.destination.delete_document(SYNC_NAMESPACE, self.prompt_id)
+        except DocumentConflictError:
+            report.problems.append(
+                (self.prompt_id, "sync's record of it changed meanwhile (two syncs at once?)")
+            )
+
+
+def _token(source: VersionStorage, prompt_id: str, number: str) -> str | None:
+    token = source.version_token(prompt_id, number)
+    return None if token is None else digest(repr(token).encode("utf-8"))[:32]
+
+
+def _diverged(report: SyncReport, prompt_id: str, number: str, why: str) -> None:
+    report.problems.append(
+        (prompt_id, f"{number}: {why}; the destination's copy is kept [SYNC-DIVERGED]")
+    )
+
+
 def sync_prompt(
     source: VersionStorage,
     destination: VersionStorage,
@@ -413,6 +479,26 @@ def sync_prompt(
     mine = set(held_trash)
     new_trash = theirs - mine
     live = set(view.versions)
+    record = _Record(destination, prompt_id)
+    for number in list(record.versions):
+        if number not in held:
+            record.forget(number)
+
+    def ours(number: str, held_version: PromptVersion | None) -> bool:
+        """Did the destination's copy of ``number`` come from the source? Recorded with
+        that SHA-256; or (a destination synced before records were kept) it equals one of
+        the source's trash copies of that number."""
+        if held_version is None:
+            return False
+        sha = digest(encode_version(held_version))
+        if record.sha(number) is not None:
+            return record.sha(number) == sha
+        for entry in view.trash:
+            if entry.version == number:
+                copy = asof.trashed(entry)
+                if copy is not None and digest(encode_version(copy)) == sha:
+                    return True
+        return False
 
     # 1. versions: restored ones first (the destination's newest trash copy is one the
     # source no longer has), then replaced ones (deleted and saved again), then new ones.
@@ -420,22 +506,39 @@ def sync_prompt(
     missing = []
     for number in view.versions:
         if number in held:
-            if any(e.version == number for e in new_trash) and _differs(asof, destination, number):
-                destination.purge_version(prompt_id, number)
-                report.versions_replaced += 1
-                missing.append(number)
+            if _same_number_differs(source, destination, asof, record, number, new_trash):
+                if ours(number, destination.get_version(prompt_id, number)):
+                    destination.purge_version(prompt_id, number)  # the source's trash has it
+                    record.forget(number)
+                    report.versions_replaced += 1
+                    missing.append(number)
+                else:
+                    _diverged(
+                        report,
+                        prompt_id,
+                        number,
+                        "the destination holds other content under "
+                        "this number than the source, not copied from it",
+                    )
             continue
         newest = newest_here.get(number)
         if newest is not None and newest not in theirs:
             destination.restore_version(prompt_id, number)
             mine.discard(newest)
             if not _differs(asof, destination, number):
+                restored = destination.get_version(prompt_id, number)
+                if restored is not None:
+                    record.note(number, digest(encode_version(restored)))
                 report.versions_restored += 1
                 continue
             destination.purge_version(prompt_id, number)  # saved again, not restored
             report.versions_replaced += 1
         missing.append(number)
     _copy(asof, destination, missing, report)
+    for number in missing:
+        copied = report.digests.get((prompt_id, number))
+        if copied is not None:
+            record.note(number, copied)
 
     # 2. trash copies the destination lacks, verbatim (as the view named them)
     for entry in sorted(new_trash - mine, key=lambda e: e.deleted_at):
@@ -449,21 +552,62 @@ def sync_prompt(
             report.trash_digests[key] = digest(encode_version(version))
 
     # 3. the label history, in order
-    if view.history:
-        report.label_events_copied += destination.import_label_events(prompt_id, view.history)
-    elif present and destination.label_history(prompt_id):  # a standby's own label moves
-        raise LabelHistoryDivergedError(
-            f"the labels of {prompt_id!r} moved in the destination, not in the source",
-            context={"prompt_id": prompt_id},
-        )
+    try:
+        if view.history:
+            report.label_events_copied += destination.import_label_events(prompt_id, view.history)
+        elif present and destination.label_history(prompt_id):  # a standby's own label moves
+            raise LabelHistoryDivergedError(
+                f"the labels of {prompt_id!r} moved in the destination, not in the source",
+                context={"prompt_id": prompt_id},
+            )
 
-    # 4. what the source deleted: live versions (their trash copy is in by now), trash copies
-    for number in sorted(held - live):
-        if destination.purge_version(prompt_id, number):
-            report.versions_purged += 1
-    for entry in sorted(mine - theirs, key=lambda e: e.deleted_at):
-        if destination.purge_trashed(entry):
-            report.trash_purged += 1
+        # 4. what the source deleted: live versions it copied here (their trash copy is in
+        # by now; one saved in the destination itself is reported and kept), trash copies
+        for number in sorted(held - live):
+            if not ours(number, destination.get_version(prompt_id, number)):
+                _diverged(report, prompt_id, number, "saved in the destination, not in the source")
+                continue
+            if destination.purge_version(prompt_id, number):
+                report.versions_purged += 1
+            record.forget(number)
+        for entry in sorted(mine - theirs, key=lambda e: e.deleted_at):
+            if destination.purge_trashed(entry):
+                report.trash_purged += 1
+    finally:
+        record.save(report)
+
+
+def _same_number_differs(
+    source: VersionStorage,
+    destination: VersionStorage,
+    asof: _AsOfView,
+    record: _Record,
+    number: str,
+    new_trash: set[TrashEntry],
+) -> bool:
+    """Does the source hold other content under ``number`` than the destination? Deleted
+    and saved again since the last pass (a new trash copy of it), or deleted, purged and
+    saved again (the trash emptied: only the content tells). A token equal to the one
+    recorded with the content answers without reading; otherwise the source's version is
+    read and compared with the SHA-256 recorded (then the destination's copy)."""
+    prompt_id = asof.view.prompt_id
+    if any(e.version == number for e in new_trash):
+        return _differs(asof, destination, number)
+    token = _token(source, prompt_id, number)
+    if token is not None and record.token(number) == token and record.sha(number) is not None:
+        return False
+    current = source.get_version(prompt_id, number)  # read after the token: never newer
+    if current is None:  # deleted since the view: the next pass sees it
+        return False
+    sha = digest(encode_version(current))
+    if record.sha(number) == sha:
+        record.note(number, sha, token)
+        return False
+    held = destination.get_version(prompt_id, number)
+    if held is not None and digest(encode_version(held)) == sha:
+        record.note(number, sha, token)  # the same (a destination synced before records)
+        return False
+    return True
 
 
 def _copy(

@@ -60,8 +60,10 @@ def backup(target: str | None, args: tuple[str, ...], fmt: str) -> None:
             f"{kind} backup to {dest}: {t['prompts']} prompt(s), {t['versions']} version(s), "
             f"{t['label_events']} label event(s), {t['trash']} in the trash; this run copied "
             f"{c.versions_copied} version(s), {c.label_events_copied} label event(s), "
-            f"{c.trash_copied} trash copie(s), removed {c.versions_purged + c.trash_purged}; "
-            f"manifest {report.manifest}"
+            f"{c.trash_copied} trash copie(s), replaced {c.versions_replaced}, removed "
+            f"{c.versions_purged + c.trash_purged}"
+            + (f", re-copied {len(report.damaged)} damaged" if report.damaged else "")
+            + f"; manifest {report.manifest}"
         )
         _problems(c)
     if not report.ok:
@@ -82,10 +84,13 @@ def _verify(dest: str, fmt: str) -> None:
         for problem in check.problems:
             click.echo(f"problem: {problem}")
         state = "ok" if check.ok else f"{len(check.problems)} problem(s)"
-        click.echo(
-            f"backup {dest} ({check.manifest}): {check.checked_prompts} prompt(s), "
-            f"{check.checked_versions} version(s) checked against their SHA-256: {state}"
-        )
+        if check.manifest is None:  # never finished (or not a backup): nothing was checked
+            click.echo(f"backup {dest}: no manifest, nothing checked: {state}")
+        else:
+            click.echo(
+                f"backup {dest} ({check.manifest}): {check.checked_prompts} prompt(s), "
+                f"{check.checked_versions} version(s) checked against their SHA-256: {state}"
+            )
     if not check.ok:
         sys.exit(1)
 

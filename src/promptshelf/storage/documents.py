@@ -30,6 +30,10 @@ from ..ids import validate_name
 #: Where ``clear_all`` notes each clear (see the module docstring).
 STORE_NAMESPACE = "promptshelf-store"
 CLEARED_KEY = "cleared"
+#: Where ``sync`` notes, in the store it writes (a standby, a backup), which of each
+#: prompt's versions it copied there and their SHA-256 (key: the prompt id). A store's own
+#: bookkeeping: never copied by sync, migrate or backup, nor compared.
+SYNC_NAMESPACE = "promptshelf-sync"
 
 #: Largest document a backend accepts (bytes of UTF-8 JSON).
 MAX_DOCUMENT_BYTES = 1024 * 1024
