@@ -504,9 +504,10 @@ def sync_prompt(
     # source no longer has), then replaced ones (deleted and saved again), then new ones.
     newest_here = {e.version: e for e in sorted(held_trash, key=lambda e: e.deleted_at)}
     missing = []
+    current = _Current(source, prompt_id)
     for number in view.versions:
         if number in held:
-            if _same_number_differs(source, destination, asof, record, number, new_trash):
+            if _same_number_differs(source, destination, asof, record, number, new_trash, current):
                 if ours(number, destination.get_version(prompt_id, number)):
                     destination.purge_version(prompt_id, number)  # the source's trash has it
                     record.forget(number)
@@ -577,6 +578,29 @@ def sync_prompt(
         record.save(report)
 
 
+class _Current:
+    """The source's live versions of one prompt, read all at once on the first ask (one
+    query on SQL stores) rather than one read per version."""
+
+    def __init__(self, source: VersionStorage, prompt_id: str) -> None:
+        self.source = source
+        self.prompt_id = prompt_id
+        self._all: dict[str, PromptVersion] | None = None
+
+    def get(self, number: str, *, batch: bool = True) -> PromptVersion | None:
+        """``batch=False`` reads this one version now (after a token was read: a version
+        read before its token could be older than the token vouches for)."""
+        if not batch:
+            return self.source.get_version(self.prompt_id, number)
+        if self._all is None:
+            try:
+                self._all = {v.version: v for v in self.source.list_versions(self.prompt_id)}
+            except OptimizerError:  # one unreadable version: read them one by one
+                self._all = {}
+        found = self._all.get(number)
+        return found if found is not None else self.source.get_version(self.prompt_id, number)
+
+
 def _same_number_differs(
     source: VersionStorage,
     destination: VersionStorage,
@@ -584,6 +608,7 @@ def _same_number_differs(
     record: _Record,
     number: str,
     new_trash: set[TrashEntry],
+    current: _Current,
 ) -> bool:
     """Does the source hold other content under ``number`` than the destination? Deleted
     and saved again since the last pass (a new trash copy of it), or deleted, purged and
@@ -596,10 +621,10 @@ def _same_number_differs(
     token = _token(source, prompt_id, number)
     if token is not None and record.token(number) == token and record.sha(number) is not None:
         return False
-    current = source.get_version(prompt_id, number)  # read after the token: never newer
-    if current is None:  # deleted since the view: the next pass sees it
+    now = current.get(number, batch=token is None)  # read after the token, never before
+    if now is None:  # deleted since the view: the next pass sees it
         return False
-    sha = digest(encode_version(current))
+    sha = digest(encode_version(now))
     if record.sha(number) == sha:
         record.note(number, sha, token)
         return False
