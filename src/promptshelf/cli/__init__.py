@@ -56,6 +56,8 @@ def _translated(exc: Exception) -> OneLineError | None:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         return OneLineError(f"{where}: {first['msg']}", "PS-VALID-001", 2)
+    if isinstance(exc, RecursionError):  # JSON (or a value built from it) nested too deeply
+        return OneLineError("input nested too deeply to process", "PS-VALID-001", 2)
     if isinstance(exc, OSError) and not isinstance(exc, BrokenPipeError):
         where = f": {exc.filename}" if exc.filename else ""
         return OneLineError(f"{exc.strerror or exc}{where}", IO_CODE, 1)

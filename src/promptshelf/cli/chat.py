@@ -39,6 +39,10 @@ def chat_options(func: F) -> F:
 def _json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
+    except RecursionError:
+        raise ValidationError(
+            f"{what} is nested too deeply to read", error_code="PS-CHAT-001"
+        ) from None
     except ValueError as exc:
         raise ValidationError(
             f"{what} is not valid JSON: {exc}", error_code="PS-CHAT-001"

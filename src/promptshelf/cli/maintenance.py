@@ -14,6 +14,7 @@ from ..retention import RetentionPolicy
 from ..storage import FileSystemStorage, VersionStorage
 from ..storage.filesystem import reshard as reshard_store
 from .options import (
+    DAYS,
     opened,
     output_options,
     progress_bar,
@@ -84,7 +85,7 @@ def repair(storage: VersionStorage, fmt: str) -> None:
 @click.option("--keep-last", type=click.IntRange(min=0), help="Keep each prompt's newest N.")
 @click.option(
     "--younger-than",
-    type=click.FloatRange(min=0),
+    type=DAYS,
     metavar="DAYS",
     help="Keep versions created less than DAYS ago.",
 )
@@ -201,7 +202,7 @@ def reshard(target: str | None, sharding: bool | None, shard_depth: int, fmt: st
 @click.option("--empty", is_flag=True, help="Delete for good what is in the trash.")
 @click.option(
     "--older-than",
-    type=click.FloatRange(min=0),
+    type=DAYS,
     metavar="DAYS",
     help="With --empty: only what was deleted more than DAYS ago.",
 )

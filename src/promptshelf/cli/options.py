@@ -8,6 +8,7 @@ after it (``promptshelf list --store x.db``); the one after the command wins.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -23,6 +24,42 @@ from ..storage import VersionStorage, open_storage
 from ..storage.opener import DEFAULT_TARGET, ENV_VAR
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The most days an age option takes (1000 years): older cut-offs fall before year 1.
+MAX_DAYS = 365_250.0
+
+
+class Number(click.ParamType):
+    """A finite number from ``low`` to ``high``: NaN, infinities and numbers too large for a
+    date or a timer are refused as a usage error, not a traceback further down."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if math.isnan(number) or not self.low <= number <= self.high:
+            self.fail(
+                f"{value!r}: must be a number between {self.low:g} and {self.high:g} "
+                "(NaN and infinity refused)",
+                param,
+                ctx,
+            )
+        return number
+
+    def get_metadata(self, param: click.Parameter, ctx: click.Context) -> dict[str, Any]:
+        return {"low": self.low, "high": self.high}
+
+
+DAYS = Number(0, MAX_DAYS)
+SCORE = Number(0, 100)
 
 STORE_HELP = (
     "Store path or URL (file://, sqlite://, postgresql://, memory://, http(s)://); "

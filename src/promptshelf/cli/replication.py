@@ -13,7 +13,7 @@ import click
 from .. import backup as backups
 from .. import render
 from ..replicate import SyncReport, follow, sync
-from .options import opened, output_options, resolve_target, store_option
+from .options import Number, opened, output_options, resolve_target, store_option
 
 _BACKUP_HELP = """Back up the store (--store) into DEST, or check a backup.
 
@@ -132,7 +132,7 @@ def _show_pass(number: int, report: SyncReport, seconds: float, fmt: str, lines:
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.0),
+    type=Number(0, 86_400),
     default=5.0,
     show_default=True,
     help="Seconds between passes with --follow.",

@@ -52,12 +52,16 @@ def _read_versions(path: Path) -> list[PromptVersion]:
                 items = [(i, json.dumps(obj)) for i, obj in enumerate(json.loads(text), 1)]
             except ValueError as exc:
                 raise _bad_import(path, 1, str(exc)) from None
+            except RecursionError:
+                raise _bad_import(path, 1, "nested too deeply to read") from None
     versions = []
     for number, raw in items:
         try:
             versions.append(PromptVersion.model_validate_json(raw))
         except ValueError as exc:
             raise _bad_import(path, number, str(exc).splitlines()[0]) from None
+        except RecursionError:
+            raise _bad_import(path, number, "nested too deeply to read") from None
     return versions
 
 

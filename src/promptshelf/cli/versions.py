@@ -22,7 +22,7 @@ from ..models import (
 from ..storage import FileSystemStorage, VersionStorage
 from . import chat
 from .chat import chat_options
-from .options import note, opened, output_options, resolve_target, store_option, with_store
+from .options import SCORE, note, opened, output_options, resolve_target, store_option, with_store
 
 
 @click.command()
@@ -113,9 +113,9 @@ def _where(storage: VersionStorage) -> str:
 @click.option("--workflow-id", help="Default: the latest version's, else the prompt id.")
 @click.option("--node-id", help="Default: the latest version's, else the prompt id.")
 @click.option("--node-type", help="Default: the latest version's, else llm.")
-@click.option("--overall", type=click.FloatRange(0, 100), help="Overall score 0-100.")
-@click.option("--clarity", type=click.FloatRange(0, 100), help="Clarity score 0-100.")
-@click.option("--efficiency", type=click.FloatRange(0, 100), help="Efficiency score 0-100.")
+@click.option("--overall", type=SCORE, help="Overall score 0-100.")
+@click.option("--clarity", type=SCORE, help="Clarity score 0-100.")
+@click.option("--efficiency", type=SCORE, help="Efficiency score 0-100.")
 @click.option(
     "--strategy",
     type=click.Choice([s.value for s in OptimizationStrategy]),

@@ -169,9 +169,14 @@ def check_store_dir(root: str, *, create: bool) -> None:
     while not os.path.lexists(probe) and probe != probe.parent:
         probe = probe.parent
     if os.path.lexists(probe) and not probe.is_dir():
-        where = "is a file" if str(probe) == str(Path(root)) else f"is under the file {probe}"
+        itself = str(probe) == str(Path(root))
+        if probe.is_symlink() and not probe.exists():  # its target is missing
+            where = "is" if itself else f"is under {str(probe)!r}, which is"
+            what = f"{where} a dangling symlink (to {os.readlink(probe)!r}, which does not exist)"
+        else:
+            what = "is a file" if itself else f"is under the file {probe}"
         raise ConfigurationError(
-            f"{root!r} {where}, not a directory: a store needs a directory",
+            f"{root!r} {what}, not a directory: a store needs a directory",
             error_code="FS-DIR-001",
             context={"storage_dir": root, "file": str(probe)},
         )
@@ -281,6 +286,7 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
         libpq = "&".join(f"{k}={v}" for k, v in parse_qsl(parts.query) if k not in spec.options)
         options = {k: v for k, v in options.items() if k in spec.options}
         options["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, libpq, ""))
+        _check_libpq_url(options["url"], spec.options)
         return backend, options
     if parts.netloc not in ("", "localhost"):
         raise ConfigurationError(
@@ -294,6 +300,24 @@ def parse_url(target: str) -> tuple[str, dict[str, Any]]:
         raise ConfigurationError(f"{target!r} names no path", context={"target": target})
     options["path" if backend == "sqlite" else "storage_dir"] = path
     return backend, options
+
+
+def _check_libpq_url(url: str, ours: Mapping[str, Any]) -> None:
+    """Refuse a query option neither promptshelf nor libpq knows, as for the other backends."""
+    try:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:  # build() says which package the backend needs
+        return
+    try:
+        conninfo_to_dict(url)
+    except psycopg.ProgrammingError as exc:
+        raise ConfigurationError(
+            f"bad postgresql:// URL: {str(exc).strip()}; promptshelf options: "
+            f"{', '.join(sorted(k for k in ours if k != 'url'))}, else libpq's connection "
+            "parameters",
+            context={"backend": "postgres"},
+        ) from None
 
 
 def parse_s3_url(target: str) -> dict[str, Any]:
