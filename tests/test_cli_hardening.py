@@ -127,3 +127,31 @@ def test_the_readme_quickstart_comment_holds_after_the_tour(tmp_path: Path) -> N
         [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == [promised] == ["1.0.0"]
+
+
+def test_pull_refuses_a_directory_that_is_not_a_bundle(tmp_path: Path) -> None:
+    """A subdirectory holding a .json file does not make a directory a bundle."""
+    assert run(tmp_path, "--store", "s", "save", "p", "--text", "hi").returncode == 0
+    assert run(tmp_path, "--store", "s", "label", "set", "p", "production", "1.0.0").returncode == 0
+    cfg = tmp_path / "cfg"
+    (cfg / "settings").mkdir(parents=True)
+    (cfg / "settings" / "app.json").write_text('{"db": "x"}\n')
+    (cfg / "README.txt").write_text("notes\n")
+    before = sorted(str(p.relative_to(cfg)) for p in cfg.rglob("*"))
+    line = one_line(run(tmp_path, "--store", "s", "pull", "-o", "cfg"), "PULL-TARGET-001", 1)
+    assert "cfg exists and is not a bundle" in line
+    assert sorted(str(p.relative_to(cfg)) for p in cfg.rglob("*")) == before
+
+    first = run(tmp_path, "--store", "s", "pull", "-o", "bundle")  # new: marked as a bundle
+    assert first.returncode == 0, first.stderr
+    assert json.loads((tmp_path / "bundle" / ".promptshelf-bundle.json").read_text())["version"]
+    again = run(tmp_path, "--store", "s", "pull", "-o", "bundle")
+    assert again.returncode == 0, again.stderr
+    (tmp_path / "bundle" / ".promptshelf-bundle.json").unlink()  # pulled before the marker
+    legacy = run(tmp_path, "--store", "s", "pull", "-o", "bundle")
+    assert legacy.returncode == 0, legacy.stderr
+    (tmp_path / "bundle" / ".promptshelf-bundle.json").unlink()
+    (tmp_path / "bundle" / "p" / "notes.json").write_text("{}")  # not only versions: refused
+    one_line(run(tmp_path, "--store", "s", "pull", "-o", "bundle"), "PULL-TARGET-001", 1)
+    listed = run(tmp_path, "--store", "bundle", "list")  # still a store the CLI reads
+    assert listed.returncode == 0, listed.stderr

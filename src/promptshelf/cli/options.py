@@ -29,7 +29,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 MAX_DAYS = 365_250.0
 
 
-class Number(click.ParamType):
+class Number(click.ParamType[float]):
     """A finite number from ``low`` to ``high``: NaN, infinities and numbers too large for a
     date or a timer are refused as a usage error, not a traceback further down."""
 

@@ -8,6 +8,8 @@ with the server down, and ``promptshelf --store DIR ...`` can inspect it.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import click
@@ -40,15 +42,16 @@ def pull(
     storage: VersionStorage, labels: tuple[str, ...], prefix: str, output: Path, fmt: str
 ) -> None:
     """Write the version each LABEL names, for every prompt, to a bundle directory."""
-    if output.exists() and any(output.iterdir()) and not _is_store(output):
+    if output.exists() and any(output.iterdir()) and not is_bundle(output):
         raise OptimizerError(
-            f"{output} exists and is not a bundle; not writing into it",
+            f"{output} exists and is not a bundle (no {MARKER}); not writing into it",
             error_code="PULL-TARGET-001",
             context={"output": str(output)},
         )
     wanted = [p for p in storage.list_prompts() if p.startswith(prefix)]
     pulled = prompts = 0
     with FileSystemStorage(output) as bundle:
+        _mark(output)  # before any version: a pull cut short is still a bundle to pull into
         for prompt_id in wanted:
             found = storage.list_labels(prompt_id)
             held = bundle.list_labels(prompt_id) if prompt_id in bundle.list_prompts() else {}
@@ -90,7 +93,36 @@ def pull(
     click.echo(f"pulled {pulled} version(s) of {prompts} prompt(s) into {output}")
 
 
-def _is_store(path: Path) -> bool:
-    return (path / ".index.json").exists() or any(
-        child.is_dir() and any(child.glob("*.json")) for child in path.iterdir()
+#: What only a bundle has: written by ``pull`` in the bundle's root.
+MARKER = ".promptshelf-bundle.json"
+_VERSION_FILE = re.compile(r"\d+\.\d+\.\d+\.json(\.gz)?")
+
+
+def is_bundle(path: Path) -> bool:
+    """A directory ``pull`` wrote: its marker, or (a bundle pulled before the marker
+    existed) nothing but prompt directories each holding a label log and version files."""
+    if (path / MARKER).is_file():
+        return True
+    entries = [e for e in path.iterdir() if not e.name.startswith(".")]
+    return bool(entries) and all(
+        e.is_dir()
+        and not e.is_symlink()
+        and (e / ".labels.jsonl").is_file()
+        and all(
+            c.name.startswith(".") or (c.is_file() and _VERSION_FILE.fullmatch(c.name))
+            for c in e.iterdir()
+        )
+        for e in entries
     )
+
+
+def _mark(path: Path) -> None:
+    """Write the marker (atomically; once)."""
+    marker = path / MARKER
+    if marker.is_file():
+        return
+    temporary = path / f"{MARKER}.{os.getpid()}.tmp"
+    temporary.write_text(
+        json.dumps({"format": "promptshelf-bundle", "version": 1}) + "\n", encoding="utf-8"
+    )
+    os.replace(temporary, marker)
