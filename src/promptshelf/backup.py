@@ -317,7 +317,8 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
         last = manifests.latest()
         previous: dict[str, Any] = last[1]["prompts"] if last else {}
         views: dict[str, PromptView] = {}
-        damaged, stuck = drop_damaged(store, previous)
+        known = last[1].get("checked_tokens", {}) if last else {}
+        damaged, stuck, checked = drop_damaged(store, previous, known)
         report = sync(source, store, on_prompt=lambda view: views.__setitem__(view.prompt_id, view))
         report.problems.extend(stuck)
         if report.cleared:  # the source was emptied: nothing of the last backup is there
@@ -343,6 +344,7 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
             "changes": report.to_dict(),
             "prompts": prompts,
             "documents": document_digests(store),
+            "checked_tokens": checked,
         }
         if report.watermark is not None:
             manifest["watermark"] = {
@@ -358,20 +360,33 @@ def take(source: VersionStorage, target: str, *, describe: str) -> BackupReport:
 
 
 def drop_damaged(
-    store: VersionStorage, previous: dict[str, Any]
-) -> tuple[list[str], list[tuple[str, str]]]:
+    store: VersionStorage, previous: dict[str, Any], known: dict[str, dict[str, str]]
+) -> tuple[list[str], list[tuple[str, str]], dict[str, dict[str, str]]]:
     """Before an incremental backup: every version the last manifest names is read back and
     checked against its SHA-256; one that is damaged (unreadable, or other bytes) is removed
     from the backup, so the sync copies it again from the source (a missing one it copies
-    anyway). Returns ``prompt_id version`` of each one removed, and ``(prompt_id, why)`` of
-    each one that could not be (the backup then reports it and exits 1)."""
+    anyway). ``known``: the backup store's ``version_token`` of each version found intact
+    by the last run (its manifest's ``checked_tokens``): an equal token is the same bytes,
+    not read again (a filesystem backup; others are read every run). Returns ``prompt_id
+    version`` of each one removed, ``(prompt_id, why)`` of each one that could not be (the
+    backup then reports it and exits 1), and the tokens for the next run."""
     dropped: list[str] = []
     stuck: list[tuple[str, str]] = []
+    checked: dict[str, dict[str, str]] = {}
     for prompt_id, entry in sorted(previous.items()):
         for number, want in sorted(entry.get("versions", {}).items()):
+            token = store.version_token(prompt_id, number)
+            mark = None if token is None else sha256(repr((token, want)).encode("utf-8"))[:32]
+            if mark is not None and known.get(prompt_id, {}).get(number) == mark:
+                checked.setdefault(prompt_id, {})[number] = mark
+                continue
             try:
-                held = store.get_version(prompt_id, number)
-                if held is None or sha256(encode_version(held)) == want:
+                held = store.get_version(prompt_id, number)  # after the token: never older
+                if held is None:
+                    continue
+                if sha256(encode_version(held)) == want:
+                    if mark is not None:
+                        checked.setdefault(prompt_id, {})[number] = mark
                     continue
             except OptimizerError:
                 pass  # unreadable: damaged
@@ -382,7 +397,7 @@ def drop_damaged(
                 stuck.append((prompt_id, f"{why} again: {exc.message} [BACKUP-CORRUPT]"))
                 continue
             dropped.append(f"{prompt_id} {number}")
-    return dropped, stuck
+    return dropped, stuck, checked
 
 
 def _entry_from(
