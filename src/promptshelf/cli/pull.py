@@ -17,6 +17,7 @@ import click
 from ..errors import OptimizerError
 from ..storage import FileSystemStorage, VersionStorage
 from .options import output_options, with_store
+from .staging import staged_directory
 
 
 @click.command()
@@ -50,8 +51,8 @@ def pull(
         )
     wanted = [p for p in storage.list_prompts() if p.startswith(prefix)]
     pulled = prompts = 0
-    with FileSystemStorage(output) as bundle:
-        _mark(output)  # before any version: a pull cut short is still a bundle to pull into
+    with staged_directory(output) as work, FileSystemStorage(work) as bundle:
+        _mark(work)  # before any version: a pull cut short is still a bundle to pull into
         for prompt_id in wanted:
             found = storage.list_labels(prompt_id)
             held = bundle.list_labels(prompt_id) if prompt_id in bundle.list_prompts() else {}
@@ -74,13 +75,13 @@ def pull(
                 pulled += 1
                 took = True
             prompts += took
-    if pulled == 0:
-        raise OptimizerError(
-            f"no prompt{f' starting with {prefix!r}' if prefix else ''} has the label(s) "
-            f"{', '.join(labels)}",
-            error_code="PULL-EMPTY",
-            context={"labels": list(labels), "prefix": prefix},
-        )
+        if pulled == 0:
+            raise OptimizerError(
+                f"no prompt{f' starting with {prefix!r}' if prefix else ''} has the label(s) "
+                f"{', '.join(labels)}",
+                error_code="PULL-EMPTY",
+                context={"labels": list(labels), "prefix": prefix},
+            )
     if fmt in ("json", "nl"):
         summary = {
             "pulled": pulled,

@@ -17,6 +17,7 @@ from ..original import original_problems, write_original_index
 from ..storage import FileSystemStorage, InMemoryStorage, VersionStorage
 from ..storage.filesystem.index import detect_layout
 from .options import opened, output_options, progress_bar, with_store
+from .staging import staged_directory
 
 
 @click.command(name="import")
@@ -145,13 +146,14 @@ def _export_original(storage: VersionStorage, dest: Path, fmt: str) -> None:
             error_code="PS-EXPORT-001",
             context={"path": str(dest)},
         )
-    target = FileSystemStorage(dest, checksums=False)
-    try:
-        with progress_bar("exporting") as progress:
-            report = migrate(storage, target, progress=progress, documents=False)
-        write_original_index(target)
-    finally:
-        target.close()
+    with staged_directory(dest) as work:  # a new DEST appears only once complete
+        target = FileSystemStorage(work, checksums=False)
+        try:
+            with progress_bar("exporting") as progress:
+                report = migrate(storage, target, progress=progress, documents=False)
+            write_original_index(target)
+        finally:
+            target.close()
     problems = original_problems(dest)
     for problem in problems:
         click.echo(f"Error: the original implementation would not read {problem}", err=True)
