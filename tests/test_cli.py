@@ -553,3 +553,43 @@ def test_every_error_code_in_the_source_is_in_the_readme() -> None:
     assert not found - documented, (
         f"codes missing from README's tables: {sorted(found - documented)}"
     )
+
+
+def test_a_version_number_is_never_reused_after_the_trash_is_emptied(store: str) -> None:
+    """The new-user report: delete 1.0.1, empty the trash, save again: 1.0.2, not 1.0.1."""
+    assert run(store, "save", "p", "--text", "one").stdout == "Saved p 1.0.0\n"
+    assert run(store, "save", "p", "--text", "two").stdout == "Saved p 1.0.1\n"
+    assert run(store, "delete", "p", "1.0.1", "--yes").exit_code == 0
+    assert run(store, "trash", "--empty", "--yes").exit_code == 0
+    assert run(store, "save", "p", "--text", "THREE").stdout == "Saved p 1.0.2\n"
+    with open_storage(store) as storage:
+        assert storage.get_version("p", "1.0.1") is None
+        assert list(storage.retired_versions("p")) == ["1.0.1"]
+
+
+def test_repair_keeps_the_valid_label_events_of_a_damaged_log(store: str) -> None:
+    for text in ("a", "b", "c"):
+        run(store, "save", "p", "--text", text)
+    run(store, "label", "set", "p", "production", "1.0.0")
+    run(store, "label", "set", "p", "staging", "1.0.2")
+    run(store, "label", "set", "p", "production", "1.0.1")
+    run(store, "label", "set", "p", "staging", "1.0.1")
+    log = Path(store) / "p" / ".labels.jsonl"
+    original = log.read_bytes()
+    lines = original.split(b"\n")
+    lines[1] = lines[1].replace(b'"action"', b'"act')  # staging's set: damaged
+    log.write_bytes(b"\n".join(lines))
+    assert run(store, "label", "ls", "p").exit_code == 1
+    fixed = run(store, "repair")
+    assert fixed.exit_code == 0
+    assert "kept 3 valid event(s)" in fixed.stdout and "damaged line(s) 2" in fixed.stdout
+    listing = run(store, "label", "ls", "p").stdout.split()
+    assert listing[2:] == ["production", "1.0.1", "staging", "1.0.1"]  # as the valid events say
+    quarantined = sorted((Path(store) / ".quarantine" / "p").iterdir())
+    assert [p.read_bytes() for p in quarantined][0] == b"\n".join(lines)  # the original, kept
+    assert quarantined[1].read_bytes() == b"2: " + lines[1] + b"\n"
+    assert run(store, "verify").exit_code == 0
+    assert run(store, "repair").stdout == "Nothing to repair\n"
+    assert run(store, "label", "set", "p", "production", "1.0.2").exit_code == 0
+    with open_storage(store) as storage:
+        assert [e.seq for e in storage.label_history("p")] == [1, 2, 3, 4]

@@ -148,14 +148,20 @@ class VersionManager:
     ) -> PromptVersion:
         """Number, build and save a version, retrying when a concurrent writer wins."""
         validate_prompt_id(prompt_id)
+        refused: str | None = None  # the last number refused: never try it or one below again
         for attempt in range(MAX_CREATE_ATTEMPTS):
             numbers = self._storage.list_version_numbers(prompt_id)
             latest = numbers[-1] if numbers else None
             number = semver.FIRST_VERSION if latest is None else semver.bump(latest, minor=minor)
+            if refused is not None and semver.parse(number) <= semver.parse(refused):
+                # a number removed for good (see VersionStorage.save_version) is refused for
+                # ever, though the latest is below it: move on past it
+                number = semver.bump(refused, minor=minor)
             version = build(number, latest)
             try:
                 self._storage.save_version(version)
             except VersionConflictError:
+                refused = number
                 # Lost the race for this number: back off a little, then re-read.
                 time.sleep(random.uniform(0, 0.0005 * min(attempt + 1, 20)))
                 continue

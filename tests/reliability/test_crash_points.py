@@ -33,6 +33,19 @@ def _damage(root: Path) -> None:
     (root / "s" / "2.0.0.json").write_bytes(b'{"prompt_id": "s", "version": "2.0.')
 
 
+def _damage_labels(root: Path) -> bytes:
+    """A label log with one damaged line between valid ones; returns the damaged log."""
+    store = FileSystemStorage(root)
+    store.set_label("p", "production", "1.0.0")
+    store.set_label("p", "staging", "1.0.0")
+    store.close()
+    log = root / "p" / ".labels.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    lines[1] = lines[1].replace(b'"action"', b'"act')
+    log.write_bytes(b"\n".join(lines))
+    return log.read_bytes()
+
+
 WORKLOADS: dict[str, Callable[[FileSystemStorage], object]] = {
     "save": lambda s: s.save_version(NEW_P),
     "save-new-prompt": lambda s: s.save_version(NEW_Q),
@@ -41,6 +54,7 @@ WORKLOADS: dict[str, Callable[[FileSystemStorage], object]] = {
     "label": lambda s: s.set_label("p", "production", "1.0.0"),
     "compress": lambda s: s.compress(keep_recent=0),
     "repair": lambda s: s.repair(),
+    "repair-labels": lambda s: s.repair(),
 }
 
 
@@ -65,7 +79,12 @@ def _child(root: str, workload: str, crash_at: int, named_temps: bool) -> None:
 def _check(root: Path, workload: str) -> str:
     """Check the store after a crash; returns "old" or "new" (what the crash left)."""
     may_be_gone = {("p", "1.0.0")} if workload == "delete" else set()
-    store = check_consistent(root, may_be_gone, dirty=workload == "repair")
+    store = check_consistent(root, may_be_gone, dirty=workload.startswith("repair"))
+    if workload == "repair-labels":  # the valid events kept, the original log quarantined
+        assert store.list_labels("p") == {"production": "1.0.0"}
+        copies = [c.read_bytes() for c in root.glob(".quarantine/p/.labels.jsonl@*[0-9]")]
+        assert copies and all(c == copies[0] for c in copies)
+        assert copies[0].split(b"\n")[1].count(b'"act:') == 1
     if workload == "repair":  # the damaged file is kept, in place or in the quarantine
         kept = [*root.glob("s/2.0.0.json"), *root.glob(".quarantine/s/2.0.0@*.json")]
         assert [k.read_bytes() for k in kept] == [b'{"prompt_id": "s", "version": "2.0.']
@@ -82,7 +101,7 @@ def _check(root: Path, workload: str) -> str:
         return "new" if store.get_version("p", "1.1.0") else "old"
     if workload == "save-new-prompt":
         return "new" if store.get_version("q", "1.0.0") else "old"
-    return "new" if workload == "repair" else "old"
+    return "new" if workload.startswith("repair") else "old"
 
 
 @pytest.mark.parametrize("named_temps", [False, True], ids=["unnamed-files", "named-temps"])
@@ -91,6 +110,8 @@ def test_every_crash_point(tmp_path: Path, workload: str, named_temps: bool) -> 
     template = make_prestate(tmp_path / "template")
     if workload == "repair":
         _damage(template)
+    if workload == "repair-labels":
+        _damage_labels(template)
     ctx = multiprocessing.get_context("fork")
     outcomes = {"old": 0, "new": 0}
     crash_at = 0

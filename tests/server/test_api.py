@@ -369,3 +369,23 @@ def test_operations_routes(server: Server) -> None:
             "promptshelf_prompts_stored",
         ):
             assert f"# TYPE {family} gauge" in text
+
+
+def test_a_pinned_url_never_serves_other_bytes_after_the_trash_is_emptied(server: Server) -> None:
+    """GET ?version=1.0.1 answers immutable: once 1.0.1 is removed for good its number is
+    retired, so the next save is 1.0.2 and the pinned URL is 404, never other text."""
+    pid = fresh_id()
+    with server.client() as c:
+        create(c, pid, "one {{document}}")
+        create(c, pid, "two {{document}}")
+        url = f"/api/v1/prompts/{pid}"
+        pinned = c.get(url, params={"version": "1.0.1"})
+        assert pinned.headers["cache-control"].endswith("immutable")
+        assert c.delete(f"{url}/versions/1.0.1").status_code == 204
+        assert c.delete("/api/v1/trash").json()["removed"] >= 1
+        assert create(c, pid, "THREE {{document}}").json()["version"] == "1.0.2"
+        again = c.get(url, params={"version": "1.0.1"})
+        assert again.status_code == 404 and again.content != pinned.content
+        forced = c.post(f"{url}/versions", json={**version_body("THREE"), "version": "1.0.1"})
+        assert forced.status_code == 409 and forced.json()["error_code"] == "VERSION-CONFLICT"
+        assert c.get(url, params={"version": "1.0.1"}).status_code == 404

@@ -827,3 +827,37 @@ def test_timestamps_are_utc_and_naive_ones_read_unchanged(storage: VersionStorag
     [entry] = storage.list_trash("p")
     assert entry.deleted_at.utcoffset() == timedelta(0)
     assert timestamps.utc_now() - entry.deleted_at < timedelta(hours=1)
+
+
+def test_a_number_removed_for_good_is_never_reused(storage: VersionStorage) -> None:
+    """empty_trash retires the numbers first (a document in "retired-versions"): save_version refuses it unless it is the very bytes removed, and
+    VersionManager moves on to the next number; clear_all starts over."""
+    storage.save_versions([make_version("p", "1.0.0"), make_version("p", "1.0.1", text="two")])
+    storage.delete_version("p", "1.0.1")
+    assert storage.empty_trash() == 1
+    assert list(storage.retired_versions("p")) == ["1.0.1"]
+    with pytest.raises(VersionConflictError) as refused:
+        storage.save_version(make_version("p", "1.0.1", text="THREE"))
+    assert "never reused" in refused.value.context["reason"]
+    with pytest.raises(VersionConflictError):
+        storage.save_versions([make_version("p", "1.0.1", text="THREE")])
+    storage.save_version(make_version("p", "1.0.1", text="two"))  # the same bytes: allowed
+    storage.delete_version("p", "1.0.1")
+    assert storage.empty_trash() == 1
+    created = VersionManager(storage).create_version(
+        make_version("p", "9.9.9", text="THREE").prompt, make_version().analysis
+    )
+    assert created.version == "1.0.2"
+    storage.save_version(make_version("q", "1.0.0"))
+    storage.delete_version("q", "1.0.0")
+    [entry] = storage.list_trash("q")
+    assert storage.purge_trashed(entry) is True  # for replication: the source's record rules
+    assert storage.retired_versions("q") == {}
+    storage.save_version(make_version("q", "1.0.1"))
+    storage.delete_version("q", "1.0.1")
+    storage.empty_trash()
+    with pytest.raises(VersionConflictError):
+        storage.save_version(make_version("q", "1.0.1", text="other"))
+    storage.clear_all()
+    assert storage.retired_versions("p") == {} and storage.retired_versions("q") == {}
+    storage.save_version(make_version("q", "1.0.1", text="other"))

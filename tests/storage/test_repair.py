@@ -105,3 +105,33 @@ def test_postgres_repair(postgres_url: str, request: pytest.FixtureRequest) -> N
     assert store.list_version_numbers("p") == ["1.0.0"]
     assert store.verify().ok
     store.close()
+
+
+def test_filesystem_repair_keeps_the_valid_events_of_a_damaged_label_log(tmp_path: Path) -> None:
+    store = FileSystemStorage(tmp_path)
+    store.save_versions([make_version("p", n) for n in ("1.0.0", "1.0.1", "1.0.2")])
+    store.set_label("p", "production", "1.0.0")
+    store.set_label("p", "staging", "1.0.1")
+    store.set_label("p", "production", "1.0.1")
+    store.remove_label("p", "staging")
+    log = tmp_path / "p" / ".labels.jsonl"
+    lines = log.read_bytes().split(b"\n")
+    lines[1] = b'{"seq": 2, "torn'  # staging's set: damaged, so its removal no longer fits
+    log.write_bytes(b"\n".join(lines))
+    assert not store.verify().ok
+    [action] = store.repair().actions
+    assert action.code == "STORE-CORRUPT-001" and action.location.endswith("p/.labels.jsonl")
+    assert "kept 2 valid event(s)" in action.done and "1 adjusted" in action.done
+    assert store.list_labels("p") == {"production": "1.0.1"}
+    assert [
+        (e.seq, e.action.value, e.from_version, e.to_version) for e in store.label_history("p")
+    ] == [
+        (1, "set", None, "1.0.0"),
+        (2, "move", "1.0.0", "1.0.1"),
+    ]
+    assert store.verify().ok and store.repair().actions == []
+    copy = next((tmp_path / ".quarantine" / "p").glob(".labels.jsonl@*[0-9]"))
+    assert copy.read_bytes() == b"\n".join(lines)
+    other = FileSystemStorage(tmp_path / "copy")  # a consistent history: it imports elsewhere
+    other.save_versions(store.list_versions("p"))
+    assert other.import_label_events("p", store.label_history("p")) == 2

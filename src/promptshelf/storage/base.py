@@ -11,6 +11,7 @@ forget a check.
 from __future__ import annotations
 
 import abc
+import hashlib
 import secrets
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ..progress import Progress, Tally
 from ..timestamps import utc_now
 from .documents import (
     CLEARED_KEY,
+    RETIRED_NAMESPACE,
     STORE_NAMESPACE,
     Document,
     check_names,
@@ -79,7 +81,9 @@ class VersionStorage(abc.ABC):
         with ``durable=False``) and visible to every reader in every process.
         """
         self._check_open()
-        self._save(checked_version(version))
+        checked = checked_version(version)
+        self._refuse_retired(checked)
+        self._save(checked)
 
     def get_version(self, prompt_id: str, version: str) -> PromptVersion | None:
         self._check_open()
@@ -200,6 +204,9 @@ class VersionStorage(abc.ABC):
         token = secrets.token_hex(16)
         self._note_clear(token, done=False)
         self._clear()
+        if not self._retires_remotely:  # a cleared store starts over: numbers are free again
+            for key in self._doc_list(RETIRED_NAMESPACE):
+                self._doc_delete(RETIRED_NAMESPACE, key, None)
         self._note_clear(token, done=True)
 
     def _note_clear(self, token: str, *, done: bool) -> None:
@@ -244,6 +251,10 @@ class VersionStorage(abc.ABC):
         returns how many versions were removed."""
         self._check_open()
         cutoff = None if older_than is None else utc_now() - older_than
+        if not self._retires_remotely:
+            self._retire_trashed(
+                [e for e in self._trash_entries(None) if cutoff is None or e.deleted_at < cutoff]
+            )
         return self._empty_trash(cutoff)
 
     def apply_retention(
@@ -352,7 +363,9 @@ class VersionStorage(abc.ABC):
         """Remove a live version for good, keeping no copy in the trash; True if it existed.
 
         For replication (``promptshelf sync``): the source's trash entry is imported
-        verbatim first, then the live copy is purged. ``LabelInUseError`` if a label
+        verbatim first, then the live copy is purged. Unlike ``empty_trash`` it retires no
+        number (see :meth:`retired_versions`): a replica takes its source's record, carried
+        as a document, and must accept whatever its source holds. ``LabelInUseError`` if a label
         points at it (move the labels first: a purge never records label events).
         """
         self._check_open()
@@ -362,11 +375,106 @@ class VersionStorage(abc.ABC):
 
     def purge_trashed(self, entry: TrashEntry) -> bool:
         """Remove one copy from the trash for good (the one deleted at ``entry.deleted_at``);
-        True if it was there. For replication of an emptied trash."""
+        True if it was there. For replication of an emptied trash (retires no number, as
+        :meth:`purge_version`)."""
         self._check_open()
         validate_prompt_id(entry.prompt_id)
         semver.parse(entry.version)
         return self._purge(entry.prompt_id, entry.version, entry.deleted_at)
+
+    # -- retired numbers: a version removed for good leaves its number used for ever ---------
+
+    #: True when another store below does the recording and the refusing (the HTTP backend:
+    #: its server's store does both), so this one does neither.
+    _retires_remotely = False
+
+    def retired_versions(self, prompt_id: str) -> dict[str, list[str]]:
+        """Version numbers of ``prompt_id`` removed for good, each with the SHA-256 of the
+        copies removed ({} when none). ``save_version`` refuses them; see
+        :data:`.documents.RETIRED_NAMESPACE`."""
+        self._check_open()
+        validate_prompt_id(prompt_id)
+        return self._retired(prompt_id)[0]
+
+    def _retired(self, prompt_id: str) -> tuple[dict[str, list[str]], int | None]:
+        found = self._doc_get(RETIRED_NAMESPACE, prompt_id)
+        if found is None:
+            return {}, None
+        data = decode_document(found[0], f"{RETIRED_NAMESPACE}/{prompt_id}")
+        versions = data.get("versions")
+        if not isinstance(versions, dict):
+            return {}, found[1]
+        return {str(k): [str(d) for d in v] for k, v in versions.items()}, found[1]
+
+    def _refuse_retired(self, version: PromptVersion) -> None:
+        if self._retires_remotely:
+            return
+        retired = self._retired(version.prompt_id)[0].get(version.version)
+        if retired is not None and version_digest(version) not in retired:
+            raise VersionConflictError(
+                version.prompt_id,
+                version.version,
+                {"reason": "this number was removed for good and is never reused"},
+            )
+
+    def _refuse_retired_all(self, versions: Iterable[PromptVersion]) -> list[PromptVersion]:
+        """``_refuse_retired`` for a batch (one record read per prompt); returns the batch."""
+        batch = list(versions)
+        if self._retires_remotely:
+            return batch
+        records: dict[str, dict[str, list[str]]] = {}
+        for version in batch:
+            if not isinstance(version, PromptVersion):
+                continue  # the save itself refuses it
+            if version.prompt_id not in records:
+                records[version.prompt_id] = self._retired(validate_prompt_id(version.prompt_id))[0]
+            if version.version in records[version.prompt_id]:
+                self._refuse_retired(version)
+        return batch
+
+    def _retire_trashed(self, entries: Sequence[TrashEntry]) -> None:
+        """Record (before they go) the numbers and digests of trash copies about to be
+        removed for good; a copy that cannot be read is recorded by number alone."""
+        by_prompt: dict[str, dict[str, set[str]]] = {}
+        for entry in entries:
+            by_prompt.setdefault(entry.prompt_id, {}).setdefault(entry.version, set())
+        for prompt_id, numbers in by_prompt.items():
+            try:
+                copies = self._read_trash(prompt_id)
+            except StorageError:
+                copies = []
+            wanted = {(e.version, e.deleted_at) for e in entries if e.prompt_id == prompt_id}
+            for item in copies:
+                if (item.entry.version, item.entry.deleted_at) in wanted:
+                    numbers[item.entry.version].add(version_digest(item.version))
+            for number, digests in numbers.items():
+                # saved again after the delete (before this fix refused that): the live copy
+                # holds the number now, and copies of the store must still carry it
+                try:
+                    live = self._get(prompt_id, number)
+                except StorageError:
+                    live = None
+                if live is not None:
+                    digests.add(version_digest(live))
+            self._retire(prompt_id, numbers)
+
+    def _retire(self, prompt_id: str, numbers: dict[str, set[str]]) -> None:
+        """Add ``numbers`` (number -> digests) to the prompt's retired record (compare-and-swap,
+        retried when another writer moved it)."""
+        for attempt in range(20):
+            current, revision = self._retired(prompt_id)
+            merged = {k: set(v) for k, v in current.items()}
+            for number, digests in numbers.items():
+                merged.setdefault(number, set()).update(digests)
+            if all(k in current and set(current[k]) == merged[k] for k in merged):
+                return
+            data = {"versions": {k: sorted(merged[k]) for k in sorted(merged, key=semver.parse)}}
+            try:
+                self._doc_put(RETIRED_NAMESPACE, prompt_id, encode_document(data), revision)
+                return
+            except DocumentConflictError:
+                if attempt == 19:
+                    raise
 
     def save_versions(self, versions: Iterable[PromptVersion]) -> int:
         """Save many versions; returns how many were saved.
@@ -684,6 +792,11 @@ class VersionStorage(abc.ABC):
     def _check_open(self) -> None:
         if self.closed:
             raise StorageError("storage is closed", error_code="PS-CLOSED-001")
+
+
+def version_digest(version: PromptVersion) -> str:
+    """SHA-256 of a version's JSON: what the retired record keeps of a removed copy."""
+    return hashlib.sha256(version.model_dump_json().encode("utf-8")).hexdigest()
 
 
 def sorted_trash(entries: Iterable[TrashEntry]) -> list[TrashEntry]:

@@ -35,6 +35,15 @@ CLEARED_KEY = "cleared"
 #: bookkeeping: never copied by sync, migrate or backup, nor compared.
 SYNC_NAMESPACE = "promptshelf-sync"
 
+#: Version numbers removed for good by ``empty_trash`` (recorded before they go; the
+#: replication primitives ``purge_version``/``purge_trashed`` record nothing, a replica gets
+#: its source's record as a document):
+#: one document per prompt (key: the prompt id), ``{"versions": {number: [sha256, ...]}}``,
+#: the SHA-256 of each removed copy's JSON. ``save_version`` refuses a retired number
+#: (unless it is those very bytes again), so a number never names other content.
+#: ``clear_all`` removes these too: a cleared store starts over.
+RETIRED_NAMESPACE = "retired-versions"
+
 #: Largest document a backend accepts (bytes of UTF-8 JSON).
 MAX_DOCUMENT_BYTES = 1024 * 1024
 

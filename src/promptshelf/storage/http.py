@@ -41,6 +41,8 @@ from .verify import Action, Problem, RepairReport, VerifyReport
 class HTTPStorage(VersionStorage):
     """Every call one (or, for listings, a few) HTTP requests to a promptshelf server."""
 
+    _retires_remotely = True  # the server's store records and refuses retired numbers
+
     backend_name = "http"
 
     def __init__(

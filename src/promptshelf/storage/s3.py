@@ -207,6 +207,7 @@ class S3Storage(VersionStorage):
         one is saved, then the first error is raised.
         """
         self._check_open()
+        versions = self._refuse_retired_all(versions)
         batch: list[tuple[str, str, bytes]] = []
         seen: set[tuple[str, str]] = set()
         for version in versions:

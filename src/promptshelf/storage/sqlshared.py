@@ -180,7 +180,7 @@ class SQLStorage(VersionStorage):
     def save_versions(self, versions: Iterable[PromptVersion]) -> int:
         """Save many versions in one transaction: all of them, or (on any error) none."""
         self._check_open()
-        return self._insert([checked_version(v) for v in versions])
+        return self._insert(self._refuse_retired_all([checked_version(v) for v in versions]))
 
     def _insert(self, versions: list[PromptVersion]) -> int:
         rows = [(v, self._insert_values(v)) for v in versions]  # encode before the transaction

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from pydantic import ValidationError as PydanticValidationError
 
 from ...errors import CorruptStoreError
-from ...models import LabelEvent
+from ...models import LabelAction, LabelEvent
 from . import io
 
 LABELS_FILE = ".labels.jsonl"
@@ -72,6 +72,59 @@ def _cut_torn_tail(fd: int) -> None:
     start = max(0, size - 65536)
     tail = io.pread(fd, size - start, start)
     io.ftruncate(fd, start + tail.rfind(b"\n") + 1)
+
+
+def salvage_log(
+    data: bytes, prompt_id: str
+) -> tuple[list[LabelEvent], list[tuple[int, bytes]], int]:
+    """What ``repair`` keeps of a damaged log: the events of every line that reads as an event
+    of ``prompt_id``, in order, renumbered 1, 2, ... and made a consistent history again (a
+    move or removal whose label the damaged lines had set starts where the label now stands:
+    a move of an unset label becomes a set, a removal of one is dropped), so that
+    ``import_label_events`` (sync, migrate, backup) accepts it; every label ends where the
+    valid events put it. Returns (events, damaged lines as (line number, bytes), how many
+    valid events were adjusted). A torn last line (no newline) is left out, as readers do."""
+    kept: list[LabelEvent] = []
+    damaged: list[tuple[int, bytes]] = []
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        try:
+            event = LabelEvent.model_validate_json(line)
+        except PydanticValidationError:
+            damaged.append((number, line))
+            continue
+        if event.prompt_id != prompt_id:
+            damaged.append((number, line))
+            continue
+        kept.append(event)
+    events: list[LabelEvent] = []
+    current: dict[str, str] = {}
+    adjusted = 0
+    for event in kept:
+        before = current.get(event.label)
+        if event.to_version is None or event.action is LabelAction.REMOVE:
+            if before is None:
+                adjusted += 1
+                continue
+            action, to = LabelAction.REMOVE, None
+        else:
+            action = LabelAction.SET if before is None else LabelAction.MOVE
+            to = event.to_version
+        fixed = event.model_copy(
+            update={
+                "seq": len(events) + 1,
+                "action": action,
+                "from_version": before,
+                "to_version": to,
+            }
+        )
+        if (fixed.action, fixed.from_version) != (event.action, event.from_version):
+            adjusted += 1
+        events.append(fixed)
+        if to is None:
+            current.pop(event.label, None)
+        else:
+            current[event.label] = to
+    return events, damaged, adjusted
 
 
 def parse_log(data: bytes, path: str) -> list[LabelEvent]:

@@ -20,9 +20,9 @@ from ...errors import ConfigurationError, CorruptStoreError, CorruptVersionError
 from ...progress import Tally
 from ..labelevents import labels_blocking
 from ..verify import Action, Problem, RepairReport, VerifyReport
-from . import io
+from . import io, trash
 from .index import classify_top, file_names, parse_listing, stamp_of
-from .labels import LABELS_FILE
+from .labels import LABELS_FILE, MAX_LOG_BYTES, salvage_log
 from .trash import QUARANTINE_DIR
 from .tree import PromptDir, Tree, errors
 
@@ -62,7 +62,8 @@ def _repair_prompt(d: PromptDir, report: RepairReport) -> None:
     try:
         d.labels()
     except CorruptStoreError as exc:
-        _quarantine(d, LABELS_FILE, exc.error_code, report)
+        if not _salvage_labels(d, exc.error_code, report):
+            _quarantine(d, LABELS_FILE, exc.error_code, report)
     except OSError as exc:
         if exc.errno != errno.ELOOP:
             raise
@@ -85,6 +86,50 @@ def _repair_prompt(d: PromptDir, report: RepairReport) -> None:
             removals = labels_blocking(d.labels(), d.prompt_id, number, force=True)
             if removals:
                 d.append_labels(removals)
+
+
+def _salvage_labels(d: PromptDir, code: str, report: RepairReport) -> bool:
+    """Keep the valid events of a damaged label log (the prompt's lock held): the original
+    file gets a second name in the quarantine, the damaged lines a file of their own there,
+    then the valid events (see :func:`.labels.salvage_log`) replace the log in one rename,
+    each step fsynced. A crash at any point leaves the old log or the new one, never less.
+    False (nothing done) when the log cannot be read at all."""
+    try:
+        data, _ = io.read_file(d.fd, LABELS_FILE, MAX_LOG_BYTES)
+    except (OSError, OverflowError):
+        return False
+    events, damaged, adjusted = salvage_log(data, d.prompt_id)
+    durable = d.tree.durable
+    root_fd = d.tree.open_root()
+    try:
+        quarantine_fd = trash.open_prompt_dir(root_fd, d.prompt_id, durable, QUARANTINE_DIR)
+    finally:
+        io.close(root_fd)
+    try:
+        copy = f"{LABELS_FILE}@{time.time_ns()}"
+        io.link_between(d.fd, LABELS_FILE, quarantine_fd, copy)
+        lines = b"".join(f"{n}: ".encode() + line + b"\n" for n, line in damaged)
+        io.write_new(quarantine_fd, f"{copy}.damaged", lines, durable)
+        if durable:
+            io.fsync(quarantine_fd)
+    finally:
+        io.close(quarantine_fd)
+    temp = f"{io.TEMP_PREFIX}{os.getpid()}-labels-{time.time_ns()}"
+    new = b"".join(e.model_dump_json().encode("utf-8") + b"\n" for e in events)
+    io.write_new(d.fd, temp, new, durable)
+    io.replace(d.fd, temp, LABELS_FILE)
+    if durable:
+        io.fsync(d.fd)
+    where = f"{d.tree.root}/{QUARANTINE_DIR}/{d.prompt_id}/{copy}"
+    numbers = ", ".join(str(n) for n, _ in damaged)
+    done = (
+        f"kept {len(events)} valid event(s) (renumbered 1-{len(events)}"
+        + (f", {adjusted} adjusted to fit" if adjusted else "")
+        + f"); dropped damaged line(s) {numbers or 'none'}; original in {where}, "
+        f"damaged lines in {where}.damaged"
+    )
+    report.actions.append(Action(code, f"{d.path}/{LABELS_FILE}", done))
+    return True
 
 
 def damage_of(d: PromptDir, name: str, number: str) -> str | None:

@@ -177,6 +177,7 @@ class FileSystemStorage(VersionStorage):
         :func:`promptshelf.storage.filesystem.bulk.save_versions` for what a failure
         midway leaves)."""
         self._check_open()
+        versions = self._refuse_retired_all(versions)
         try:
             return bulk.save_versions(self._tree, versions, self._file_bytes)
         finally:

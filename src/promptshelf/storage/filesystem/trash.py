@@ -49,6 +49,15 @@ def _open_prompt(root_fd: int, prompt_id: str, create: bool, durable: bool, top:
         io.close(top_fd)
 
 
+def open_prompt_dir(root_fd: int, prompt_id: str, durable: bool, top: str) -> int:
+    """The prompt's folder under ``top`` (the trash or the quarantine), created if need be."""
+    for _ in range(100):  # emptying the trash removes empty folders: create them again
+        found = _open_prompt(root_fd, prompt_id, True, durable, top)
+        if found is not None:
+            return found
+    raise FileNotFoundError(f"{top}/{prompt_id} kept vanishing while it was created")
+
+
 def move_in(
     root_fd: int, prompt_id: str, dir_fd: int, name: str, durable: bool, top: str = TRASH_DIR
 ) -> str:
