@@ -830,8 +830,10 @@ def test_timestamps_are_utc_and_naive_ones_read_unchanged(storage: VersionStorag
 
 
 def test_a_number_removed_for_good_is_never_reused(storage: VersionStorage) -> None:
-    """empty_trash retires the numbers first (a document in "retired-versions"): save_version refuses it unless it is the very bytes removed, and
-    VersionManager moves on to the next number; clear_all starts over."""
+    """empty_trash retires the numbers first (a document in "retired-versions"):
+    save_version refuses them unless it is the very bytes removed, and VersionManager moves
+    on to the next number; purge_trashed (replication) records nothing; clear_all starts
+    over."""
     storage.save_versions([make_version("p", "1.0.0"), make_version("p", "1.0.1", text="two")])
     storage.delete_version("p", "1.0.1")
     assert storage.empty_trash() == 1
