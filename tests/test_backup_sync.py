@@ -18,6 +18,7 @@ from click.testing import CliRunner, Result
 
 from promptshelf import FileSystemStorage, SQLiteStorage, VersionManager, open_storage
 from promptshelf.cli import cli
+from promptshelf.errors import VersionConflictError
 from promptshelf.migrate import compare_stores
 from promptshelf.replicate import sync
 from promptshelf.storage.base import VersionStorage
@@ -370,9 +371,10 @@ def test_sync_keeps_and_reports_versions_saved_on_the_standby(tmp_path: Path) ->
     assert result.exit_code == 1 and "other content under this number" in result.stderr
 
 
-def test_a_number_reused_after_a_purge_reaches_backup_and_standby(tmp_path: Path) -> None:
-    """delete + trash --empty + save again under the same number: the backup copies the new
-    content and the standby replaces its copy (the source itself discarded the old one)."""
+def test_a_number_removed_for_good_is_not_reused_in_backup_and_standby(tmp_path: Path) -> None:
+    """delete + trash --empty + save again: the new save is 1.0.2 (1.0.1 is retired, see
+    VersionStorage.retired_versions); backup and standby drop 1.0.1, copy 1.0.2 and carry
+    the record, so they refuse the retired number too."""
     a, bk, sb = str(tmp_path / "A"), str(tmp_path / "bk"), str(tmp_path / "sB")
     for text in ("one", "two"):
         assert run("--store", a, "save", "p", "--text", text).exit_code == 0
@@ -380,30 +382,28 @@ def test_a_number_reused_after_a_purge_reaches_backup_and_standby(tmp_path: Path
     assert run("sync", a, sb).exit_code == 0
     assert run("--store", a, "delete", "p", "1.0.1", "--yes").exit_code == 0
     assert run("--store", a, "trash", "--empty", "--yes").exit_code == 0
-    assert run("--store", a, "save", "p", "--text", "THREE").exit_code == 0
+    assert run("--store", a, "save", "p", "--text", "THREE").stdout == "Saved p 1.0.2\n"
     backed = run("backup", "--store", a, bk)
     assert backed.exit_code == 0, backed.output
-    assert "copied 1 version(s)" in backed.stdout and "replaced 1" in backed.stdout
+    assert "copied 1 version(s)" in backed.stdout and "removed 1" in backed.stdout
     assert run("backup", "verify", bk).exit_code == 0
     assert run("migrate", bk, str(tmp_path / "restored")).exit_code == 0
     with FileSystemStorage(tmp_path / "restored") as restored:
-        assert _text(restored, "1.0.1") == "THREE"
+        assert _text(restored, "1.0.2") == "THREE" and restored.get_version("p", "1.0.1") is None
+        assert list(restored.retired_versions("p")) == ["1.0.1"]
     synced = run("sync", a, sb)
     assert synced.exit_code == 0, synced.output
-    assert "replaced 1" in synced.stdout
-    shown = run("--store", sb, "show", "p", "1.0.1", "--text")
-    assert shown.stdout.strip() == "THREE"
+    assert run("--store", sb, "show", "p", "1.0.2", "--text").stdout.strip() == "THREE"
+    assert run("--store", sb, "show", "p", "1.0.1", "--text").exit_code == 1
     assert "copied 0 version(s)" in run("sync", a, sb).stdout  # and then nothing moves
-    # the API: an SQLite standby of a filesystem source
     source = FileSystemStorage(tmp_path / "A")
-    with SQLiteStorage(tmp_path / "standby.db") as standby:
+    with SQLiteStorage(tmp_path / "standby.db") as standby:  # an SQLite standby, the API
         assert sync(source, standby).ok
-        source.delete_version("p", "1.0.1")
-        source.empty_trash(older_than=timedelta(0))
-        source.save_version(make_version("p", "1.0.1", text="FOUR"))
-        report = sync(source, standby)
-        assert report.ok and report.versions_replaced == 1, report.problems
-        assert _text(standby, "1.0.1") == "FOUR"
+        assert list(standby.retired_versions("p")) == ["1.0.1"]
+        with pytest.raises(VersionConflictError):
+            source.save_version(make_version("p", "1.0.1", text="FOUR"))
+        with pytest.raises(VersionConflictError):
+            standby.save_version(make_version("p", "1.0.1", text="FOUR"))
 
 
 def test_an_incremental_backup_copies_a_damaged_version_again(tmp_path: Path) -> None:
