@@ -267,11 +267,12 @@ def test_an_asyncio_gather_of_200_gets_shares_one_refresh(server: ServerProcess)
             warm = await asyncio.gather(*(client.get("p1") for _ in range(200)))
             assert {v.version for v in warm} == {"1.0.0"}
             assert client.stats.requests == 2 and client.stats.not_modified == 1
+            # counted before the render: on a loaded machine the window may close meanwhile
+            assert server.count(route=PROMPT_ROUTE) - before == 2
             assert await client.render("p1", name="Ada") == "Hello Ada, v1."
 
     before = server.count(route=PROMPT_ROUTE)
     asyncio.run(main())
-    assert server.count(route=PROMPT_ROUTE) - before == 2
 
 
 def test_async_client_offline_and_gone(
