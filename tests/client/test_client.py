@@ -47,6 +47,17 @@ def wait_expired(client: PromptClient, key: tuple[str, str, str]) -> None:
     wait_for(expired, 10, f"{key} to leave the freshness window")
 
 
+async def await_expired(client: AsyncPromptClient, key: tuple[str, str, str]) -> None:
+    """``wait_expired`` for the asyncio client (whose hot path is the same clock-free table),
+    yielding to the event loop while it waits."""
+    deadline = deadline_of(client, key)
+    table = client._fresh_labels if key[1] == "label" else client._fresh_pinned
+    give_up = time.monotonic() + 10
+    while time.monotonic() < deadline or (key[0], key[2]) in table:
+        assert time.monotonic() < give_up, f"{key} never left the freshness window"
+        await asyncio.sleep(0.01)
+
+
 # -- freshness and revalidation ---------------------------------------------------------
 
 
@@ -262,8 +273,7 @@ def test_an_asyncio_gather_of_200_gets_shares_one_refresh(server: ServerProcess)
             cold = await asyncio.gather(*(client.get("p1") for _ in range(200)))
             assert {v.version for v in cold} == {"1.0.0"}
             assert client.stats.requests == 1
-            while time.monotonic() < deadline_of(client, KEY):
-                await asyncio.sleep(0.01)
+            await await_expired(client, KEY)
             warm = await asyncio.gather(*(client.get("p1") for _ in range(200)))
             assert {v.version for v in warm} == {"1.0.0"}
             assert client.stats.requests == 2 and client.stats.not_modified == 1
@@ -286,13 +296,11 @@ def test_async_client_offline_and_gone(
             assert (await client.get("p2")).version == "1.0.0"
             assert (await client.get("p1")).version == "1.0.0"
             store.remove_label("p2", "production")
-            while time.monotonic() < deadline_of(client, ("p2", "label", "production")):
-                await asyncio.sleep(0.01)
+            await await_expired(client, ("p2", "label", "production"))
             with pytest.raises(LabelNotFoundError):
                 await client.get("p2")
             server.kill()
-            while time.monotonic() < deadline_of(client, KEY):
-                await asyncio.sleep(0.01)
+            await await_expired(client, KEY)
             with pytest.warns(StalePromptWarning):
                 stale = await client.get("p1")
             assert stale.stale and stale.version == "1.0.0"
