@@ -51,7 +51,7 @@ from .migrate import read_documents
 from .models import LabelEvent, labels_after
 from .replicate import PromptView, SyncReport, sync
 from .storage.base import VersionStorage
-from .storage.codec import encode_version
+from .storage.codec import version_sha256
 from .storage.documents import encode_document
 from .storage.filesystem import FileSystemStorage
 from .storage.filesystem import io as fsio
@@ -72,12 +72,12 @@ def prompt_entry(store: VersionStorage, prompt_id: str) -> dict[str, Any]:
     """The manifest entry of one prompt, read from ``store``."""
     history = store.label_history(prompt_id)
     return {
-        "versions": {v.version: sha256(encode_version(v)) for v in store.list_versions(prompt_id)},
+        "versions": {v.version: version_sha256(v) for v in store.list_versions(prompt_id)},
         "labels": dict(sorted(store.list_labels(prompt_id).items())),
         "label_events": len(history),
         "label_history_sha256": history_sha256(history),
         "trash": [
-            [t.entry.version, to_text(t.entry.deleted_at), sha256(encode_version(t.version))]
+            [t.entry.version, to_text(t.entry.deleted_at), version_sha256(t.version)]
             for t in store.read_trash(prompt_id)
         ],
     }
@@ -384,7 +384,7 @@ def drop_damaged(
                 held = store.get_version(prompt_id, number)  # after the token: never older
                 if held is None:
                     continue
-                if sha256(encode_version(held)) == want:
+                if version_sha256(held) == want:
                     if mark is not None:
                         checked.setdefault(prompt_id, {})[number] = mark
                     continue

@@ -71,7 +71,7 @@ from .errors import (
 from .migrate import Documents, read_documents
 from .models import LabelEvent, PromptVersion, TrashEntry
 from .storage.base import TrashedVersion, VersionStorage
-from .storage.codec import encode_version
+from .storage.codec import encode_version, version_sha256
 from .storage.documents import CLEARED_KEY, STORE_NAMESPACE, SYNC_NAMESPACE
 from .storage.integrity import digest
 from .timestamps import to_text, utc_now
@@ -490,13 +490,13 @@ def sync_prompt(
         the source's trash copies of that number."""
         if held_version is None:
             return False
-        sha = digest(encode_version(held_version))
+        sha = version_sha256(held_version)
         if record.sha(number) is not None:
             return record.sha(number) == sha
         for entry in view.trash:
             if entry.version == number:
                 copy = asof.trashed(entry)
-                if copy is not None and digest(encode_version(copy)) == sha:
+                if copy is not None and version_sha256(copy) == sha:
                     return True
         return False
 
@@ -529,7 +529,7 @@ def sync_prompt(
             if not _differs(asof, destination, number):
                 restored = destination.get_version(prompt_id, number)
                 if restored is not None:
-                    record.note(number, digest(encode_version(restored)))
+                    record.note(number, version_sha256(restored))
                 report.versions_restored += 1
                 continue
             destination.purge_version(prompt_id, number)  # saved again, not restored
@@ -550,7 +550,7 @@ def sync_prompt(
         if destination.import_trashed(TrashedVersion(entry, version)):
             report.trash_copied += 1
             key = (prompt_id, entry.version, to_text(entry.deleted_at))
-            report.trash_digests[key] = digest(encode_version(version))
+            report.trash_digests[key] = version_sha256(version)
 
     # 3. the label history, in order
     try:
@@ -624,12 +624,12 @@ def _same_number_differs(
     now = current.get(number, batch=token is None)  # read after the token, never before
     if now is None:  # deleted since the view: the next pass sees it
         return False
-    sha = digest(encode_version(now))
+    sha = version_sha256(now)
     if record.sha(number) == sha:
         record.note(number, sha, token)
         return False
     held = destination.get_version(prompt_id, number)
-    if held is not None and digest(encode_version(held)) == sha:
+    if held is not None and version_sha256(held) == sha:
         record.note(number, sha, token)  # the same (a destination synced before records)
         return False
     return True
@@ -645,7 +645,7 @@ def _copy(
         if len(versions) < len(chunk):  # deleted and purged since the view
             report.problems.append((prompt_id, "a version was purged while it was copied"))
         for version in versions:
-            report.digests[(prompt_id, version.version)] = digest(encode_version(version))
+            report.digests[(prompt_id, version.version)] = version_sha256(version)
         try:
             report.versions_copied += destination.save_versions(versions)
         except VersionConflictError:  # some were there (a rerun of a killed pass)

@@ -11,7 +11,6 @@ forget a check.
 from __future__ import annotations
 
 import abc
-import hashlib
 import secrets
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from ..ids import validate_name, validate_prompt_id
 from ..models import LabelEvent, PromptVersion, TrashEntry, labels_after
 from ..progress import Progress, Tally
 from ..timestamps import utc_now
+from .codec import version_sha256
 from .documents import (
     CLEARED_KEY,
     RETIRED_NAMESPACE,
@@ -407,15 +407,8 @@ class VersionStorage(abc.ABC):
         return {str(k): [str(d) for d in v] for k, v in versions.items()}, found[1]
 
     def _refuse_retired(self, version: PromptVersion) -> None:
-        if self._retires_remotely:
-            return
-        retired = self._retired(version.prompt_id)[0].get(version.version)
-        if retired is not None and version_digest(version) not in retired:
-            raise VersionConflictError(
-                version.prompt_id,
-                version.version,
-                {"reason": "this number was removed for good and is never reused"},
-            )
+        if not self._retires_remotely:
+            _check_not_retired(version, self._retired(version.prompt_id)[0])
 
     def _refuse_retired_all(self, versions: Iterable[PromptVersion]) -> list[PromptVersion]:
         """``_refuse_retired`` for a batch (one record read per prompt); returns the batch."""
@@ -428,8 +421,7 @@ class VersionStorage(abc.ABC):
                 continue  # the save itself refuses it
             if version.prompt_id not in records:
                 records[version.prompt_id] = self._retired(validate_prompt_id(version.prompt_id))[0]
-            if version.version in records[version.prompt_id]:
-                self._refuse_retired(version)
+            _check_not_retired(version, records[version.prompt_id])
         return batch
 
     def _retire_trashed(self, entries: Sequence[TrashEntry]) -> None:
@@ -446,7 +438,7 @@ class VersionStorage(abc.ABC):
             wanted = {(e.version, e.deleted_at) for e in entries if e.prompt_id == prompt_id}
             for item in copies:
                 if (item.entry.version, item.entry.deleted_at) in wanted:
-                    numbers[item.entry.version].add(version_digest(item.version))
+                    numbers[item.entry.version].add(version_sha256(item.version))
             for number, digests in numbers.items():
                 # saved again after the delete (before this fix refused that): the live copy
                 # holds the number now, and copies of the store must still carry it
@@ -455,7 +447,7 @@ class VersionStorage(abc.ABC):
                 except StorageError:
                     live = None
                 if live is not None:
-                    digests.add(version_digest(live))
+                    digests.add(version_sha256(live))
             self._retire(prompt_id, numbers)
 
     def _retire(self, prompt_id: str, numbers: dict[str, set[str]]) -> None:
@@ -794,9 +786,16 @@ class VersionStorage(abc.ABC):
             raise StorageError("storage is closed", error_code="PS-CLOSED-001")
 
 
-def version_digest(version: PromptVersion) -> str:
-    """SHA-256 of a version's JSON: what the retired record keeps of a removed copy."""
-    return hashlib.sha256(version.model_dump_json().encode("utf-8")).hexdigest()
+def _check_not_retired(version: PromptVersion, record: dict[str, list[str]]) -> None:
+    """``VersionConflictError`` if ``record`` (a prompt's retired numbers) holds the number
+    of ``version`` and no removed copy had the same content."""
+    digests = record.get(version.version)
+    if digests is not None and version_sha256(version) not in digests:
+        raise VersionConflictError(
+            version.prompt_id,
+            version.version,
+            {"reason": "this number was removed for good and is never reused"},
+        )
 
 
 def sorted_trash(entries: Iterable[TrashEntry]) -> list[TrashEntry]:

@@ -16,6 +16,7 @@ from pydantic_core import PydanticSerializationError
 
 from ..errors import CorruptVersionError, PayloadTooLargeError, ValidationError
 from ..models import STORED, PromptVersion
+from .integrity import digest
 
 #: Largest serialized version a backend accepts (bytes of UTF-8 JSON).
 MAX_VERSION_BYTES = 8 * 1024 * 1024
@@ -52,6 +53,12 @@ def encode_version(version: PromptVersion) -> bytes:
             context=context,
         )
     return data
+
+
+def version_sha256(version: PromptVersion) -> str:
+    """SHA-256 of the canonical stored bytes: the version's checksum and its ETag, on every
+    backend. Backups, sync records and retired numbers compare versions by it."""
+    return digest(encode_version(version))
 
 
 def decode_version(
