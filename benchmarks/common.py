@@ -16,7 +16,8 @@ TEXT = ("You are a precise assistant. Summarize {{document}} in five bullet poin
 ROUNDS = 3
 
 
-def make_version(prompt_id: str, version: str) -> PromptVersion:
+def make_version(prompt_id: str, version: str, text: str = TEXT) -> PromptVersion:
+    """The version every benchmark writes (``text``: a payload of another size)."""
     return PromptVersion(
         prompt_id=prompt_id,
         version=version,
@@ -25,7 +26,7 @@ def make_version(prompt_id: str, version: str) -> PromptVersion:
             workflow_id="wf",
             node_id="n",
             node_type="llm",
-            text=TEXT,
+            text=text,
             variables=["document"],
             extracted_at=datetime(2026, 1, 1),
         ),

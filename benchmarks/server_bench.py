@@ -40,13 +40,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
+from common import make_version
 
-from promptshelf import FileSystemStorage, Prompt, PromptAnalysis, PromptVersion
+from promptshelf import FileSystemStorage, PromptVersion
 from promptshelf.server.auth import create_key
 
 HERE = Path(__file__).resolve().parent
@@ -87,27 +87,7 @@ CREATE_BODY = json.dumps(
 
 
 def version(prompt_id: str, number: str = "1.0.0") -> PromptVersion:
-    return PromptVersion(
-        prompt_id=prompt_id,
-        version=number,
-        prompt=Prompt(
-            id=prompt_id,
-            workflow_id="wf",
-            node_id="llm",
-            node_type="llm",
-            text=TEXT,
-            variables=["document"],
-            extracted_at=datetime(2026, 1, 1),
-        ),
-        analysis=PromptAnalysis(
-            prompt_id=prompt_id,
-            overall_score=70,
-            clarity_score=70,
-            efficiency_score=70,
-            analyzed_at=datetime(2026, 1, 1),
-        ),
-        created_at=datetime(2026, 1, 1),
-    )
+    return make_version(prompt_id, number, text=TEXT)
 
 
 def build_store(path: Path, prompts: int) -> str:
